@@ -138,10 +138,10 @@ func matchHeaderCell(text string) (headerMatch, bool) {
 
 // header records where each canonical column sits in the file.
 type header struct {
-	line      int
-	idx       [numColumns]int // cell index, -1 when absent
-	rank      [numColumns]int
-	text      [numColumns]string // header text as written, for messages
+	line  int
+	idx   [numColumns]int // cell index, -1 when absent
+	rank  [numColumns]int
+	text  [numColumns]string // header text as written, for messages
 	found int
 	width int // 1 + largest mapped index
 	// dup holds the text of a second cell that matched a column as well as
