@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -214,7 +215,8 @@ func anyRow(ss []string) []any {
 
 // rawXLSX writes a minimal workbook by hand, for content excelize refuses to
 // write (cells over Excel's 32,767-character limit) or to control the XML.
-// Cells are inline strings.
+// Cells are inline strings, except values starting with '#', which are
+// written as numbers (the rest of the value is the XML literal).
 func rawXLSX(t testing.TB, rows [][]string) []byte {
 	t.Helper()
 	var sheet strings.Builder
@@ -223,6 +225,10 @@ func rawXLSX(t testing.TB, rows [][]string) []byte {
 		fmt.Fprintf(&sheet, `<row r="%d">`, r+1)
 		for c, v := range row {
 			name, _ := excelize.CoordinatesToCellName(c+1, r+1)
+			if num, ok := strings.CutPrefix(v, "#"); ok {
+				fmt.Fprintf(&sheet, `<c r="%s"><v>%s</v></c>`, name, html.EscapeString(num))
+				continue
+			}
 			fmt.Fprintf(&sheet, `<c r="%s" t="inlineStr"><is><t>%s</t></is></c>`, name, html.EscapeString(v))
 		}
 		sheet.WriteString(`</row>`)
@@ -261,3 +267,5 @@ func makeID(t testing.TB, first17 string) string {
 	}
 	return first17 + string(c)
 }
+
+func newZip(w io.Writer) *zip.Writer { return zip.NewWriter(w) }

@@ -516,7 +516,7 @@ func isTimeOfDay(s string) bool {
 func excelSerialDate(s string, date1904 bool) (time.Time, bool) {
 	f, err := strconv.ParseFloat(s, 64)
 	// 1 is 1900-01-01; 2958465 is 9999-12-31, the largest date Excel knows.
-	if err != nil || f < 1 || f > 2958465 {
+	if err != nil || !(f >= 1 && f <= 2958465) { // also rejects NaN
 		return time.Time{}, false
 	}
 	t, err := excelize.ExcelDateToTime(f, date1904)
