@@ -54,15 +54,40 @@ type validator struct {
 	cats     map[string]bool
 	risks    map[string]bool
 
-	rows     []Row
-	rowBad   []bool
+	// Clean rows so far, in fixed-size chunks: appending to one slice of
+	// half a million rows would copy it again and again as it grows.
+	chunks   [][]Row
+	nrows    int
+	rowBad   []bool // by row index across chunks
 	problems []Problem
-	byHN     map[string][]hnSeen
+	firstHN  map[string]hnSeen   // first row with each household number
+	dupHN    map[string][]hnSeen // every row, for numbers seen more than once
 
 	// per row
 	line int
 	bad  bool
+	val  [numColumns]string // trimmed cell text
+	ok   [numColumns]bool   // column present and cell readable
 }
+
+// present reports whether column c has a value to check, reporting a
+// required column left blank.
+func (v *validator) present(c column) bool {
+	if !v.ok[c] {
+		return false
+	}
+	if v.val[c] != "" {
+		return true
+	}
+	if columnSpecs[c].required {
+		v.add(c, CodeMissingValue,
+			fmt.Sprintf("“%s”不能为空", columnSpecs[c].name),
+			fmt.Sprintf("%s is empty", columnSpecs[c].nameEN))
+	}
+	return false
+}
+
+const rowChunk = 4096
 
 type hnSeen struct {
 	line int
@@ -77,7 +102,8 @@ func newValidator(h header, opts Options) *validator {
 		today:   time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC),
 		cats:    setOf(Categories),
 		risks:   setOf(RiskTypes),
-		byHN:    make(map[string][]hnSeen),
+		firstHN: make(map[string]hnSeen),
+		dupHN:   make(map[string][]hnSeen),
 	}
 	return v
 }
@@ -104,10 +130,9 @@ func (v *validator) row(rec record) {
 	v.line, v.bad = rec.line, false
 
 	// Gather the cells; an oversized or garbled cell is reported once here
-	// and then treated as unusable (ok=false) by the checks below.
-	var val [numColumns]string
-	var ok [numColumns]bool
+	// and then treated as unusable (v.ok false) by the checks below.
 	for c := range numColumns {
+		v.val[c], v.ok[c] = "", false
 		i := v.h.idx[c]
 		if i < 0 {
 			continue
@@ -126,37 +151,26 @@ func (v *validator) row(rec record) {
 				fmt.Sprintf("“%s”含有无法识别的字符（乱码），请确认文件编码为 UTF-8 或 GBK", columnSpecs[c].name),
 				fmt.Sprintf("%s: contains unreadable characters; check that the file is saved as UTF-8 or GBK", columnSpecs[c].nameEN))
 		default:
-			val[c], ok[c] = trimSpace(cl.v), true
+			v.val[c], v.ok[c] = trimSpace(cl.v), true
 		}
 	}
-	// missing reports a required column left blank; it returns true when
-	// there is a value to check.
-	present := func(c column) bool {
-		if !ok[c] {
-			return false
-		}
-		if val[c] != "" {
-			return true
-		}
-		if columnSpecs[c].required {
-			v.add(c, CodeMissingValue,
-				fmt.Sprintf("“%s”不能为空", columnSpecs[c].name),
-				fmt.Sprintf("%s is empty", columnSpecs[c].nameEN))
-		}
-		return false
-	}
+	val, present := &v.val, v.present
 
 	r := Row{Line: rec.line}
-	for _, t := range []struct {
-		c   column
-		dst *string
-	}{
-		{colProvince, &r.Province}, {colCity, &r.City}, {colCounty, &r.County},
-		{colTownship, &r.Township}, {colVillage, &r.Village},
-	} {
-		if present(t.c) {
-			*t.dst = val[t.c]
-		}
+	if present(colProvince) {
+		r.Province = val[colProvince]
+	}
+	if present(colCity) {
+		r.City = val[colCity]
+	}
+	if present(colCounty) {
+		r.County = val[colCounty]
+	}
+	if present(colTownship) {
+		r.Township = val[colTownship]
+	}
+	if present(colVillage) {
+		r.Village = val[colVillage]
 	}
 	if present(colHouseholdNo) {
 		r.HouseholdNo = v.householdNo(val[colHouseholdNo])
@@ -217,22 +231,32 @@ func (v *validator) row(rec record) {
 
 	idx := -1
 	if !v.bad {
-		idx = len(v.rows)
-		v.rows = append(v.rows, r)
+		idx = v.nrows
+		if len(v.chunks) == 0 || len(v.chunks[len(v.chunks)-1]) == rowChunk {
+			v.chunks = append(v.chunks, make([]Row, 0, rowChunk))
+		}
+		last := &v.chunks[len(v.chunks)-1]
+		*last = append(*last, r)
+		v.nrows++
 		v.rowBad = append(v.rowBad, false)
 	}
 	if r.HouseholdNo != "" {
-		v.byHN[r.HouseholdNo] = append(v.byHN[r.HouseholdNo], hnSeen{line: rec.line, row: idx})
+		seen := hnSeen{line: rec.line, row: idx}
+		switch first, dup := v.firstHN[r.HouseholdNo]; {
+		case !dup:
+			v.firstHN[r.HouseholdNo] = seen
+		case v.dupHN[r.HouseholdNo] == nil:
+			v.dupHN[r.HouseholdNo] = []hnSeen{first, seen}
+		default:
+			v.dupHN[r.HouseholdNo] = append(v.dupHN[r.HouseholdNo], seen)
+		}
 	}
 }
 
 // finish reports duplicate household numbers and returns the clean rows and
 // all problems in row order.
 func (v *validator) finish() ([]Row, []Problem) {
-	for hn, seen := range v.byHN {
-		if len(seen) < 2 {
-			continue
-		}
+	for hn, seen := range v.dupHN {
 		for i, s := range seen {
 			others := make([]string, 0, len(seen)-1)
 			for j, o := range seen {
@@ -249,12 +273,21 @@ func (v *validator) finish() ([]Row, []Problem) {
 			}
 		}
 	}
-	rows := v.rows[:0:0]
-	for i, r := range v.rows {
-		if !v.rowBad[i] {
-			rows = append(rows, r)
+	good := 0
+	for _, bad := range v.rowBad {
+		if !bad {
+			good++
 		}
 	}
+	rows := make([]Row, 0, good)
+	for c, chunk := range v.chunks {
+		for i, r := range chunk {
+			if !v.rowBad[c*rowChunk+i] {
+				rows = append(rows, r)
+			}
+		}
+	}
+	v.chunks = nil
 	sortProblems(v.problems)
 	return rows, v.problems
 }
