@@ -34,20 +34,26 @@ func looksBinary(head []byte) bool {
 	return controls > 8 && controls*100 > len(head)
 }
 
-// validUTF8Prefix is utf8.Valid, except that a rune cut off by the end of the
-// sniff window does not count against it.
-func validUTF8Prefix(b []byte, atEOF bool) bool {
-	if !atEOF {
-		for i := len(b) - 1; i >= 0 && i >= len(b)-utf8.UTFMax; i-- {
-			if utf8.RuneStart(b[i]) {
-				if !utf8.FullRune(b[i:]) {
-					b = b[:i]
-				}
-				break
+// mostlyUTF8 decides between UTF-8 and GB18030 from the first bytes. Text
+// in GBK almost never forms valid multi-byte UTF-8, so any UTF-8 Chinese
+// at all with only a few invalid bytes means a UTF-8 file with a few cells
+// pasted in from elsewhere: those cells are reported as bad_encoding rather
+// than the whole file being decoded as GB18030 and turned to mojibake.
+func mostlyUTF8(b []byte, atEOF bool) bool {
+	valid, invalid := 0, 0
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size <= 1 {
+			if !atEOF && !utf8.FullRune(b) {
+				break // a rune cut off by the end of the sniff window
 			}
+			invalid++
+		} else if size > 1 {
+			valid++
 		}
+		b = b[max(size, 1):]
 	}
-	return utf8.Valid(b)
+	return invalid == 0 || valid >= 8*invalid
 }
 
 // sniffDelimiter picks the field separator from the first lines. Excel writes
@@ -106,7 +112,7 @@ func openCSV(br *bufio.Reader, head []byte, atEOF bool) (io.Reader, string, *Fil
 		_, _ = br.Discard(len(utf8BOM))
 		return br, "utf-8-bom", nil
 	}
-	if validUTF8Prefix(head, atEOF) {
+	if mostlyUTF8(head, atEOF) {
 		return br, "utf-8", nil
 	}
 	return transform.NewReader(br, simplifiedchinese.GB18030.NewDecoder()), "gb18030", nil

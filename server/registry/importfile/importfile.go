@@ -38,10 +38,13 @@ type Problem struct {
 
 // Options bounds the work Parse may do. Zero values take the defaults.
 type Options struct {
-	MaxBytes     int64                 // default 64 MiB; larger input -> error
-	MaxRows      int                   // default 500_000 non-blank data rows
-	MaxCellBytes int                   // default 4096; bigger cell -> Problem cell_too_large
-	Progress     func(done, total int) // optional; total may be 0 if unknown
+	MaxBytes     int64 // default 64 MiB; larger input -> error
+	MaxRows      int   // default 500_000 non-blank data rows
+	MaxCellBytes int   // default 4096; bigger cell -> Problem cell_too_large
+	// Progress, if set, is called every 1,000 rows read below the header
+	// (blank ones included) and once at the end with done == total. total
+	// is 0 while unknown, which it is for both formats until the end.
+	Progress func(done, total int)
 	// Now is the clock for "date in the future" checks; default time.Now.
 	// Dates are compared in China Standard Time, where the lists come from.
 	Now func() time.Time

@@ -261,6 +261,26 @@ func TestCellTooLarge(t *testing.T) {
 	}
 }
 
+func TestBadEncodingInUTF8File(t *testing.T) {
+	// One name pasted in from a GBK file near the top must not make the
+	// whole file GBK.
+	data := csvText(canonHeader,
+		rowOf(map[string]string{"户主姓名": "\xb6\xce\xbb\xd4"}), // 段辉 in GBK
+		rowOf(map[string]string{"户编号": "50023600000002", "户主证件号码": "11010519491231002X"}),
+	)
+	res := mustParse(t, []byte(data), Options{})
+	checkInvariants(t, res)
+	if res.Encoding != "utf-8" {
+		t.Fatalf("Encoding = %q, want utf-8", res.Encoding)
+	}
+	if got := problemKeys(res.Problems); !slices.Equal(got, []string{"2:户主姓名:bad_encoding"}) {
+		t.Fatalf("problems = %v", got)
+	}
+	if len(res.Rows) != 1 || res.Rows[0].HeadName != "段辉杰" {
+		t.Fatalf("rows = %+v", res.Rows)
+	}
+}
+
 func TestBadEncodingAfterSniffWindow(t *testing.T) {
 	// A UTF-8 file whose later rows were pasted in from a GBK file: the
 	// encoding is settled from the start, so the garbled cells must be

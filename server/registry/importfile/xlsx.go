@@ -38,6 +38,9 @@ func parseXLSX(r io.Reader, opts Options) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
+		if src == nil {
+			continue // a chart sheet, or one whose part is missing
+		}
 		res, found, err := parseSheet(src, sheet, &search, date1904, opts)
 		src.close()
 		if found || err != nil {
@@ -161,6 +164,7 @@ type sheetRows struct {
 	cells   []cell
 }
 
+// openSheet returns nil, nil for a sheet without cells to read.
 func openSheet(f *excelize.File, sheet string, maxCell int) (s *sheetRows, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -169,7 +173,7 @@ func openSheet(f *excelize.File, sheet string, maxCell int) (s *sheetRows, err e
 	}()
 	rows, err := f.Rows(sheet)
 	if err != nil {
-		return nil, errCorrupt(err)
+		return nil, nil
 	}
 	return &sheetRows{rows: rows, maxCell: maxCell, keep: maxHeaderCells}, nil
 }
