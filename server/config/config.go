@@ -1,0 +1,176 @@
+// Package config reads the server's configuration from flags and DOORSTEP_*
+// environment variables (flags win), fills defaults and validates it once at
+// start, so that a mistake is reported before anything listens.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything `doorstep serve` needs.
+type Config struct {
+	DatabaseURL    string
+	DataDir        string
+	Listen         string
+	TrustedProxies []string
+	LogLevel       string
+	LogFormat      string
+	SecretsFile    string
+	AutoMigrate    bool
+	Demo           bool
+
+	Issuer        string
+	Audience      string
+	AccessTTL     time.Duration
+	RefreshTTL    time.Duration
+	RefreshGrace  time.Duration
+	MaxBodyBytes  int64
+	ShutdownGrace time.Duration
+	PublicURL     string
+	TimeZone      string
+}
+
+// Register adds the flags to fs with defaults taken from the environment.
+func (c *Config) Register(fs *flag.FlagSet) {
+	fs.StringVar(&c.DatabaseURL, "database-url", env("DOORSTEP_DATABASE_URL", ""), "postgres:// URL; empty uses the embedded SQLite in --data-dir (DOORSTEP_DATABASE_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("DOORSTEP_DATA_DIR", "./doorstep-data"), "directory for the embedded database and generated keys (DOORSTEP_DATA_DIR)")
+	fs.StringVar(&c.Listen, "listen", env("DOORSTEP_LISTEN", "127.0.0.1:8080"), "address to listen on (DOORSTEP_LISTEN)")
+	proxies := env("DOORSTEP_TRUSTED_PROXIES", "")
+	fs.Func("trusted-proxies", "comma-separated proxy IPs or CIDRs whose X-Forwarded-For is trusted; empty trusts none (DOORSTEP_TRUSTED_PROXIES)", func(s string) error {
+		proxies = s
+		return nil
+	})
+	c.TrustedProxies = splitList(proxies)
+	fs.StringVar(&c.LogLevel, "log-level", env("DOORSTEP_LOG_LEVEL", "info"), "debug, info, warn or error (DOORSTEP_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("DOORSTEP_LOG_FORMAT", "json"), "json or text (DOORSTEP_LOG_FORMAT)")
+	fs.StringVar(&c.SecretsFile, "secrets-file", env("DOORSTEP_SECRETS_FILE", ""), "signing and encryption keys; generated with mode 0600 on first start if missing (default <data-dir>/secrets.json) (DOORSTEP_SECRETS_FILE)")
+	fs.BoolVar(&c.AutoMigrate, "migrate", envBool("DOORSTEP_AUTO_MIGRATE", true), "apply pending migrations at start (DOORSTEP_AUTO_MIGRATE)")
+	fs.StringVar(&c.Issuer, "token-issuer", env("DOORSTEP_TOKEN_ISSUER", "doorstep"), "JWT iss (DOORSTEP_TOKEN_ISSUER)")
+	fs.StringVar(&c.Audience, "token-audience", env("DOORSTEP_TOKEN_AUDIENCE", "doorstep-api"), "JWT aud (DOORSTEP_TOKEN_AUDIENCE)")
+	fs.DurationVar(&c.AccessTTL, "access-ttl", envDuration("DOORSTEP_ACCESS_TTL", 10*time.Minute), "access token lifetime, at most 15m (DOORSTEP_ACCESS_TTL)")
+	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", envDuration("DOORSTEP_REFRESH_TTL", 30*24*time.Hour), "refresh token lifetime (DOORSTEP_REFRESH_TTL)")
+	fs.DurationVar(&c.RefreshGrace, "refresh-grace", envDuration("DOORSTEP_REFRESH_GRACE", 60*time.Second), "window in which a replayed refresh returns the same new pair (DOORSTEP_REFRESH_GRACE)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", envInt("DOORSTEP_MAX_BODY_BYTES", 8<<20), "request body cap, compressed and decompressed (DOORSTEP_MAX_BODY_BYTES)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("DOORSTEP_SHUTDOWN_GRACE", 20*time.Second), "how long shutdown waits for in-flight requests (DOORSTEP_SHUTDOWN_GRACE)")
+	fs.StringVar(&c.PublicURL, "public-url", env("DOORSTEP_PUBLIC_URL", ""), "URL users open, for printed links (DOORSTEP_PUBLIC_URL)")
+	fs.StringVar(&c.TimeZone, "time-zone", env("DOORSTEP_TIME_ZONE", "Asia/Shanghai"), "time zone for months and schedules (DOORSTEP_TIME_ZONE)")
+}
+
+// Finish validates the configuration and fills derived values.
+func (c *Config) Finish() error {
+	var errs []error
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("DOORSTEP_DATABASE_URL must be a postgres:// URL (leave it empty for the embedded SQLite)"))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: %w", c.Listen, err))
+	}
+	for _, p := range c.TrustedProxies {
+		if _, err := netip.ParsePrefix(p); err == nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(p); err != nil {
+			errs = append(errs, fmt.Errorf("trusted proxy %q is neither an IP nor a CIDR", p))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "text":
+	default:
+		errs = append(errs, fmt.Errorf("log format %q: want json or text", c.LogFormat))
+	}
+	if c.AccessTTL <= 0 || c.AccessTTL > 15*time.Minute {
+		errs = append(errs, fmt.Errorf("access token lifetime %s: must be between 0 and 15m", c.AccessTTL))
+	}
+	if c.RefreshTTL < time.Hour {
+		errs = append(errs, fmt.Errorf("refresh token lifetime %s: must be at least 1h", c.RefreshTTL))
+	}
+	if c.RefreshGrace < 0 || c.RefreshGrace > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("refresh grace %s: must be between 0 and 5m", c.RefreshGrace))
+	}
+	if c.MaxBodyBytes < 1<<10 {
+		errs = append(errs, fmt.Errorf("max body bytes %d is too small", c.MaxBodyBytes))
+	}
+	if _, err := time.LoadLocation(c.TimeZone); err != nil {
+		errs = append(errs, fmt.Errorf("time zone %q: %w", c.TimeZone, err))
+	}
+	if c.SecretsFile == "" {
+		c.SecretsFile = filepath.Join(c.DataDir, "secrets.json")
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	return errors.Join(errs...)
+}
+
+// Location is the configured time zone.
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok {
+		return v
+	}
+	return def
+}
+
+func envBool(key string, def bool) bool {
+	if v, ok := os.LookupEnv(key); ok {
+		b, err := strconv.ParseBool(v)
+		if err == nil {
+			return b
+		}
+	}
+	return def
+}
+
+func envInt(key string, def int64) int64 {
+	if v, ok := os.LookupEnv(key); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(key); ok {
+		d, err := time.ParseDuration(v)
+		if err == nil {
+			return d
+		}
+	}
+	return def
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
