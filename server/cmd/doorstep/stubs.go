@@ -1,0 +1,28 @@
+package main
+
+import (
+	"context"
+	"errors"
+)
+
+// Commands still being built. Each moves to its own cmd_<name>.go.
+
+func runDevice(ctx context.Context, env *cmdEnv, args []string) error {
+	return errors.New("device: not available yet")
+}
+
+func runSim(ctx context.Context, env *cmdEnv, args []string) error {
+	return errors.New("sim: not available yet")
+}
+
+func runImport(ctx context.Context, env *cmdEnv, args []string) error {
+	return errors.New("import: not available yet")
+}
+
+func runUser(ctx context.Context, env *cmdEnv, args []string) error {
+	return errors.New("user: not available yet")
+}
+
+func runOrgUnit(ctx context.Context, env *cmdEnv, args []string) error {
+	return errors.New("orgunit: not available yet")
+}
