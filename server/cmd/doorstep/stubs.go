@@ -18,11 +18,3 @@ func runSim(ctx context.Context, env *cmdEnv, args []string) error {
 func runImport(ctx context.Context, env *cmdEnv, args []string) error {
 	return errors.New("import: not available yet")
 }
-
-func runUser(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("user: not available yet")
-}
-
-func runOrgUnit(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("orgunit: not available yet")
-}
