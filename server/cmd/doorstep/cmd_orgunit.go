@@ -97,16 +97,17 @@ func orgUnitImport(ctx context.Context, env *cmdEnv, args []string) error {
 	fs := newFlags(env, "orgunit import", "orgunit import FILE.csv   (header: kind,code,name,parent_code; parents before children)")
 	var cfg config.Config
 	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := cfg.Finish(); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return errors.New("orgunit import: give exactly one CSV file")
 	}
-	f, err := os.Open(fs.Arg(0))
+	f, err := os.Open(pos[0])
 	if err != nil {
 		return err
 	}

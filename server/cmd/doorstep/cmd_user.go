@@ -146,13 +146,14 @@ func userStatus(ctx context.Context, env *cmdEnv, args []string, name, status st
 	fs := newFlags(env, "user "+name, "user "+name+" USERNAME")
 	var cfg config.Config
 	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := cfg.Finish(); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return fmt.Errorf("user %s: give exactly one USERNAME", name)
 	}
 	db, err := operatorDB(ctx, cfg)
@@ -161,19 +162,19 @@ func userStatus(ctx context.Context, env *cmdEnv, args []string, name, status st
 	}
 	defer db.Close()
 	err = db.Transact(ctx, func(tx *store.Tx) error {
-		u, err := tx.SetUserStatus(fs.Arg(0), status)
+		u, err := tx.SetUserStatus(pos[0], status)
 		if err != nil {
 			return err
 		}
 		return tx.Audit(store.Actor{Role: "operator"}, "user."+name, "user", u.ID, nil)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("user %s: no account %q", name, fs.Arg(0))
+		return fmt.Errorf("user %s: no account %q", name, pos[0])
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "%s is now %s.\n", fs.Arg(0), status)
+	fmt.Fprintf(env.stdout, "%s is now %s.\n", pos[0], status)
 	return nil
 }
 
@@ -190,13 +191,14 @@ func userResetPassword(ctx context.Context, env *cmdEnv, args []string) error {
 	var cfg config.Config
 	cfg.Register(fs)
 	fromStdin := fs.Bool("password-stdin", false, "read the new password from the first line of stdin")
-	if err := fs.Parse(args); err != nil {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return err
 	}
 	if err := cfg.Finish(); err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(pos) != 1 {
 		return errors.New("user reset-password: give exactly one USERNAME")
 	}
 	pw, err := readPassword(env, *fromStdin)
@@ -213,18 +215,18 @@ func userResetPassword(ctx context.Context, env *cmdEnv, args []string) error {
 	}
 	defer db.Close()
 	err = db.Transact(ctx, func(tx *store.Tx) error {
-		u, err := tx.SetPasswordHash(fs.Arg(0), hash)
+		u, err := tx.SetPasswordHash(pos[0], hash)
 		if err != nil {
 			return err
 		}
 		return tx.Audit(store.Actor{Role: "operator"}, "user.reset_password", "user", u.ID, nil)
 	})
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("user reset-password: no account %q", fs.Arg(0))
+		return fmt.Errorf("user reset-password: no account %q", pos[0])
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.stdout, "Password of %s replaced; its sessions were ended.\n", fs.Arg(0))
+	fmt.Fprintf(env.stdout, "Password of %s replaced; its sessions were ended.\n", pos[0])
 	return nil
 }

@@ -121,3 +121,19 @@ func newFlags(env *cmdEnv, name, synopsis string) *flag.FlagSet {
 }
 
 func joinArgs(a []string) string { return strings.Join(a, " ") }
+
+// parseArgs parses flags that may come before or after positional
+// arguments ("user disable NAME --data-dir X") and returns the positionals.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return pos, nil
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
