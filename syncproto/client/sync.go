@@ -277,10 +277,14 @@ func (c *Client) storeResults(ctx context.Context, batch []pendingOp, results []
 				continue
 			}
 			delete(byID, res.MutationID)
-			answered++
-			if _, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, p.Seq); err != nil {
+			del, err := tx.Exec(`DELETE FROM outbox WHERE seq = ?`, p.Seq)
+			if err != nil {
 				return fmt.Errorf("outbox: %w", err)
 			}
+			if n, _ := del.RowsAffected(); n == 0 {
+				continue // already stored, e.g. its verdict arrived on pull
+			}
+			answered++
 			rec, _, err := loadRecord(tx, p.Entity, p.EntityID)
 			if err != nil {
 				return err
