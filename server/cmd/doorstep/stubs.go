@@ -7,10 +7,6 @@ import (
 
 // Commands still being built. Each moves to its own cmd_<name>.go.
 
-func runDevice(ctx context.Context, env *cmdEnv, args []string) error {
-	return errors.New("device: not available yet")
-}
-
 func runSim(ctx context.Context, env *cmdEnv, args []string) error {
 	return errors.New("sim: not available yet")
 }
