@@ -281,7 +281,11 @@ func (tx *Tx) UpdateCoverageSettings(a Actor, s CoverageSettings) (CoverageSetti
 	if err != nil {
 		return s, fmt.Errorf("update coverage settings: %w", err)
 	}
-	return s, tx.Audit(a, "coverage.settings", "branch", s.BranchID, s)
+	return s, tx.Audit(a, "coverage.settings", "branch", s.BranchID, map[string]any{
+		"absent_attempts": s.AbsentAttempts, "distance_threshold_m": s.DistanceThresholdM, "low_accuracy_m": s.LowAccuracyM,
+		"max_speed_kmh": s.MaxSpeedKMH, "min_duration_s": s.MinDurationS, "max_clock_offset_s": s.MaxClockOffsetS,
+		"spot_check_size": s.SpotCheckSize,
+	})
 }
 
 // --- Exemptions ---------------------------------------------------------
