@@ -382,11 +382,13 @@ func (tx *Tx) applyPreview(a Actor, s *Snapshot) error {
 	now := Now()
 	b, p := s.BranchID, s.ID
 	stamp := now.Format(time.RFC3339Nano)
-	ts := "?"
+	ts, jsonParam := "?", "?"
 	emptyJSON := "'{}'"
 	if tx.db.dialect == Postgres {
-		ts, emptyJSON = "CAST(? AS TIMESTAMPTZ)", "CAST('{}' AS JSONB)"
+		ts, jsonParam, emptyJSON = "CAST(? AS TIMESTAMPTZ)", "CAST(? AS JSONB)", "CAST('{}' AS JSONB)"
 	}
+	// A new household's creation stamp covers all its fields.
+	created := FieldTimes{FieldTimesAll: FieldStamp{T: now, V: 1}}.String()
 	var by any
 	if a.UserID != "" {
 		by = a.UserID
@@ -434,13 +436,13 @@ func (tx *Tx) applyPreview(a Actor, s *Snapshot) error {
 		{"add households", `INSERT INTO households (id, branch_id, county_id, outlet_id, officer_id, household_no, head_name,
 				id_number_enc, id_number_bidx, id_number_masked, phone_enc, phone_bidx, phone_masked, list_phone_bidx,
 				province, city, county, township, village, family_size, category, risk_type, has_labor, list_has_labor,
-				risk_eliminated, identified_on, list_status, snapshot_id, content_hash, version, created_at, updated_at)
+				risk_eliminated, identified_on, field_times, list_status, snapshot_id, content_hash, version, created_at, updated_at)
 			SELECT household_id, branch_id, county_id, outlet_id, officer_id, household_no, head_name,
 				id_number_enc, id_number_bidx, id_number_masked, phone_enc, phone_bidx, phone_masked, phone_bidx,
 				province, city, county, township, village, family_size, category, risk_type, has_labor, has_labor,
-				risk_eliminated, identified_on, 'active', ?, content_hash, 1, ` + ts + `, ` + ts + `
+				risk_eliminated, identified_on, ` + jsonParam + `, 'active', ?, content_hash, 1, ` + ts + `, ` + ts + `
 			FROM import_rows WHERE branch_id = ? AND preview_id = ? AND action = 'add'`,
-			[]any{p, now, now, b, p}},
+			[]any{created, p, now, now, b, p}},
 		{"end assignments of removed households", `UPDATE assignments SET ended_at = ?, end_reason = ?
 			WHERE branch_id = ? AND ended_at IS NULL AND household_id IN
 				(SELECT household_id FROM import_rows WHERE branch_id = ? AND preview_id = ? AND action = 'remove')`,
@@ -547,17 +549,16 @@ func (tx *Tx) applyPreview(a Actor, s *Snapshot) error {
 	return nil
 }
 
-// fieldTimesExpr stamps the event time of the observed fields a new list
-// overwrote, so a device edit older than the list loses and a newer one wins.
+// fieldTimesExpr stamps the observed fields a new list overwrote (see
+// FieldStamp: server edits carry the time and the version they produce), so
+// a device edit made before the list loses and one made after it wins.
 func (tx *Tx) fieldTimesExpr() string {
 	if tx.db.dialect == Postgres {
-		return `CASE WHEN r.set_has_labor THEN jsonb_set(
-				CASE WHEN r.set_phone THEN jsonb_set(households.field_times, '{phone}', to_jsonb(CAST(? AS TEXT))) ELSE households.field_times END,
-				'{has_labor}', to_jsonb(CAST(? AS TEXT)))
-			ELSE CASE WHEN r.set_phone THEN jsonb_set(households.field_times, '{phone}', to_jsonb(CAST(? AS TEXT))) ELSE households.field_times END END`
+		stamp := `jsonb_build_object('t', CAST(? AS TEXT), 'v', households.version + 1)`
+		withPhone := `CASE WHEN r.set_phone THEN jsonb_set(households.field_times, '{phone}', ` + stamp + `) ELSE households.field_times END`
+		return `CASE WHEN r.set_has_labor THEN jsonb_set(` + withPhone + `, '{has_labor}', ` + stamp + `) ELSE ` + withPhone + ` END`
 	}
-	return `CASE WHEN r.set_has_labor THEN json_set(
-			CASE WHEN r.set_phone THEN json_set(households.field_times, '$.phone', ?) ELSE households.field_times END,
-			'$.has_labor', ?)
-		ELSE CASE WHEN r.set_phone THEN json_set(households.field_times, '$.phone', ?) ELSE households.field_times END END`
+	stamp := `json_object('t', ?, 'v', households.version + 1)`
+	withPhone := `CASE WHEN r.set_phone THEN json_set(households.field_times, '$.phone', ` + stamp + `) ELSE households.field_times END`
+	return `CASE WHEN r.set_has_labor THEN json_set(` + withPhone + `, '$.has_labor', ` + stamp + `) ELSE ` + withPhone + ` END`
 }
