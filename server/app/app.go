@@ -15,6 +15,7 @@ import (
 
 	"github.com/doorstep-dev/doorstep/server/auth"
 	"github.com/doorstep-dev/doorstep/server/config"
+	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/httpapi"
 	"github.com/doorstep-dev/doorstep/server/registry"
 	"github.com/doorstep-dev/doorstep/server/secrets"
@@ -32,6 +33,7 @@ type App struct {
 	Auth     *auth.Service
 	Sync     *syncsvc.Service
 	Registry *registry.Service
+	Coverage *coverage.Service
 	HTTP     *httpapi.Server
 }
 
@@ -60,11 +62,13 @@ func Build(cfg config.Config, db *store.DB, sec *secrets.Secrets, log *slog.Logg
 		Issuer: cfg.Issuer, Audience: cfg.Audience, AccessTTL: cfg.AccessTTL,
 		RefreshTTL: cfg.RefreshTTL, RefreshGrace: cfg.RefreshGrace, Log: log,
 	})
+	a.Coverage = coverage.New(db, coverage.Options{Log: log, Location: cfg.Location()})
 	a.Sync = syncsvc.New(db, syncsvc.Options{Log: log})
 	a.Registry = registry.New(db, sec, registry.Options{Log: log})
 	h, err := httpapi.New(httpapi.Deps{
 		Config: cfg, DB: db, Log: log, Metrics: reg,
 		Auth: a.Auth, Sync: a.Sync, Registry: a.Registry,
+		Coverage: a.Coverage,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build router: %w", err)

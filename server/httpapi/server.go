@@ -20,6 +20,7 @@ import (
 	"github.com/doorstep-dev/doorstep/server/apperr"
 	"github.com/doorstep-dev/doorstep/server/auth"
 	"github.com/doorstep-dev/doorstep/server/config"
+	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/registry"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
@@ -35,6 +36,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Sync     *syncsvc.Service
 	Registry *registry.Service
+	Coverage *coverage.Service
 }
 
 // Server holds the dependencies of the handlers.
@@ -45,6 +47,7 @@ type Server struct {
 	auth     *auth.Service
 	sync     *syncsvc.Service
 	registry *registry.Service
+	coverage *coverage.Service
 	m        httpMetrics
 	promReg  *prometheus.Registry
 	engine   *gin.Engine
@@ -61,6 +64,7 @@ func New(d Deps) (*Server, error) {
 		d.Metrics = prometheus.NewRegistry()
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, auth: d.Auth, sync: d.Sync, registry: d.Registry, promReg: d.Metrics}
+	s.coverage = d.Coverage
 	s.m = httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doorstep_http_requests_total", Help: "HTTP requests by method, route and status.",
@@ -105,6 +109,7 @@ func New(d Deps) (*Server, error) {
 	authed := api.Group("", s.requireAuth)
 	s.syncRoutes(authed)
 	s.registryRoutes(authed)
+	s.coverageRoutes(authed)
 	s.engine = e
 	return s, nil
 }
