@@ -141,9 +141,9 @@ func retryableStatus(status int, retry429 bool) bool {
 	return status >= 500
 }
 
-// backoff is full jitter: uniform in [0, min(max, base·2^(attempt-1))).
+// backoff is full jitter before retry n (= attempt): uniform in [0, min(max, base·2^n)).
 func (c *Client) backoff(attempt int) time.Duration {
-	ceil := c.opts.BackoffBase << min(attempt-1, 20)
+	ceil := c.opts.BackoffBase << min(attempt, 20)
 	if ceil <= 0 || ceil > c.opts.BackoffMax {
 		ceil = c.opts.BackoffMax
 	}
