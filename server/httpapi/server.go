@@ -110,6 +110,9 @@ func New(d Deps) (*Server, error) {
 	s.syncRoutes(authed)
 	s.registryRoutes(authed)
 	s.coverageRoutes(authed)
+	if err := s.consoleRoutes(e); err != nil {
+		return nil, err
+	}
 	s.engine = e
 	return s, nil
 }
