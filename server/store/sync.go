@@ -1,0 +1,350 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// The queries of the sync engine's push: bulk loads of the rows a batch of
+// mutations touches, and bulk writes of the result. The engine decides in
+// memory; these methods only read and write, a few statements per batch
+// whatever its size. Every loader is restricted to the actor's branch;
+// households are restricted to the actor's scope (ScopeHouseholds), and the
+// engine accepts a record only when its household came back from
+// HouseholdsInScope in the same transaction.
+
+// ErrWriteRace means a row changed between the transaction's read and its
+// write (a concurrent insert of the same id, or an unlocked row on a dialect
+// without row locks). The caller reruns the whole transaction.
+var ErrWriteRace = errors.New("row changed concurrently; retry")
+
+// ErrDeviceUnknown means the actor's device row is missing, revoked or not
+// theirs.
+var ErrDeviceUnknown = errors.New("device unknown or revoked")
+
+func (tx *Tx) locked(q *gorm.DB, lock bool) *gorm.DB {
+	if lock && tx.Dialect() == Postgres {
+		return q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	return q
+}
+
+// SyncDevice loads the actor's device and locks its row until commit, so two
+// pushes from one device run one after the other and see each other's
+// mutation log.
+func (tx *Tx) SyncDevice(a Actor) (Device, error) {
+	var d Device
+	q := tx.locked(tx.Where("id = ? AND user_id = ? AND branch_id = ?", a.DeviceID, a.UserID, a.BranchID), true)
+	err := q.Take(&d).Error
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return d, ErrDeviceUnknown
+	}
+	if err != nil {
+		return d, fmt.Errorf("load device: %w", err)
+	}
+	if d.Status != DeviceActive {
+		return d, ErrDeviceUnknown
+	}
+	return d, nil
+}
+
+// LoggedMutations returns the device's mutation-log rows whose mutation id
+// is among ids or whose seq is among seqs.
+func (tx *Tx) LoggedMutations(branchID, deviceID string, ids []string, seqs []int64) ([]DeviceMutation, error) {
+	var out []DeviceMutation
+	if len(ids) == 0 && len(seqs) == 0 {
+		return out, nil
+	}
+	q := tx.Where("branch_id = ? AND device_id = ?", branchID, deviceID)
+	switch {
+	case len(ids) > 0 && len(seqs) > 0:
+		q = q.Where("(mutation_id IN ? OR seq IN ?)", ids, seqs)
+	case len(ids) > 0:
+		q = q.Where("mutation_id IN ?", ids)
+	default:
+		q = q.Where("seq IN ?", seqs)
+	}
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("load mutation log: %w", err)
+	}
+	return out, nil
+}
+
+// LoggedRejections returns rejection rows of the conflict log for the
+// device's mutations with the given code. Mutations rejected for reusing a
+// seq cannot enter the mutation log (seq is unique there), so their verdict
+// is found again here.
+func (tx *Tx) LoggedRejections(branchID, deviceID, code string, mutationIDs []string) ([]Conflict, error) {
+	var out []Conflict
+	if len(mutationIDs) == 0 {
+		return out, nil
+	}
+	err := tx.Where("branch_id = ? AND device_id = ? AND kind = ? AND code = ? AND mutation_id IN ?",
+		branchID, deviceID, ConflictRejection, code, mutationIDs).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("load rejections: %w", err)
+	}
+	return out, nil
+}
+
+// HouseholdsInScope loads those of ids that the actor reaches, locked for
+// update when lock is set. A household missing from the result is outside
+// the actor's scope or does not exist; callers must not tell the two apart
+// to the client.
+func (tx *Tx) HouseholdsInScope(a Actor, ids []string, lock bool) ([]Household, error) {
+	var out []Household
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q := a.ScopeHouseholds(tx.Table("households AS h").Select("h.*"), "h").Where("h.id IN ?", ids)
+	if err := tx.locked(q, lock).Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("load households: %w", err)
+	}
+	return out, nil
+}
+
+// CurrentAssignments returns the open assignment of each household.
+func (tx *Tx) CurrentAssignments(branchID string, householdIDs []string) ([]Assignment, error) {
+	var out []Assignment
+	if len(householdIDs) == 0 {
+		return out, nil
+	}
+	err := tx.Where("branch_id = ? AND household_id IN ? AND ended_at IS NULL", branchID, householdIDs).Find(&out).Error
+	if err != nil {
+		return nil, fmt.Errorf("load assignments: %w", err)
+	}
+	return out, nil
+}
+
+func loadByID[T any](tx *Tx, what, branchID string, ids []string, lock bool) ([]T, error) {
+	var out []T
+	if len(ids) == 0 {
+		return out, nil
+	}
+	q := tx.locked(tx.Where("branch_id = ? AND id IN ?", branchID, ids), lock)
+	if err := q.Find(&out).Error; err != nil {
+		return nil, fmt.Errorf("load %s: %w", what, err)
+	}
+	return out, nil
+}
+
+// VisitsByID loads visits of the actor's branch, deleted ones included; the
+// caller checks that their households are in scope.
+func (tx *Tx) VisitsByID(a Actor, ids []string, lock bool) ([]Visit, error) {
+	return loadByID[Visit](tx, "visits", a.BranchID, ids, lock)
+}
+
+// VisitPlansByID loads visit plans of the actor's branch.
+func (tx *Tx) VisitPlansByID(a Actor, ids []string, lock bool) ([]VisitPlan, error) {
+	return loadByID[VisitPlan](tx, "visit plans", a.BranchID, ids, lock)
+}
+
+// NeedsByID loads financing needs of the actor's branch.
+func (tx *Tx) NeedsByID(a Actor, ids []string, lock bool) ([]FinancingNeed, error) {
+	return loadByID[FinancingNeed](tx, "financing needs", a.BranchID, ids, lock)
+}
+
+// LoansByID loads loan applications of the actor's branch.
+func (tx *Tx) LoansByID(a Actor, ids []string, lock bool) ([]LoanApplication, error) {
+	return loadByID[LoanApplication](tx, "loan applications", a.BranchID, ids, lock)
+}
+
+// LoanProductsByID loads loan products of the actor's branch.
+func (tx *Tx) LoanProductsByID(a Actor, ids []string) ([]LoanProduct, error) {
+	return loadByID[LoanProduct](tx, "loan products", a.BranchID, ids, false)
+}
+
+// --- Bulk writes ----------------------------------------------------------
+
+var (
+	visitCols = []string{"id", "branch_id", "household_id", "officer_id", "outlet_id", "device_id", "outcome", "situation",
+		"notes", "lat", "lng", "accuracy_m", "started_at", "ended_at", "visited_at", "received_at", "clock_suspect",
+		"status", "reviewed_by", "reviewed_at", "review_note", "flags", "after_close", "field_times", "version",
+		"created_at", "updated_at", "deleted_at"}
+	// Review fields belong to supervisors and are never written back by the sync path.
+	visitUpsert = upsertStmt("visits", visitCols, []string{"outcome", "situation", "notes", "lat", "lng", "accuracy_m",
+		"started_at", "ended_at", "visited_at", "clock_suspect", "field_times", "version", "updated_at", "deleted_at"})
+
+	planCols   = []string{"id", "branch_id", "household_id", "officer_id", "planned_on", "window_end", "notes", "status", "created_by", "field_times", "version", "created_at", "updated_at", "deleted_at"}
+	planUpsert = upsertStmt("visit_plans", planCols, []string{"planned_on", "window_end", "notes", "status", "field_times", "version", "updated_at", "deleted_at"})
+
+	needCols   = []string{"id", "branch_id", "household_id", "visit_id", "officer_id", "purpose", "amount_fen", "status", "notes", "field_times", "version", "created_at", "updated_at", "deleted_at"}
+	needUpsert = upsertStmt("financing_needs", needCols, []string{"visit_id", "purpose", "amount_fen", "status", "notes", "field_times", "version", "updated_at", "deleted_at"})
+
+	loanCols = []string{"id", "branch_id", "household_id", "need_id", "product_id", "officer_id", "amount_fen", "term_months",
+		"purpose", "status", "submitted_at", "decided_by", "decided_at", "decision_note", "disbursed_at", "field_times",
+		"version", "created_at", "updated_at", "deleted_at"}
+	// Decision fields belong to the bank (DecideLoan) and are never written back by the sync path.
+	loanUpsert = upsertStmt("loan_applications", loanCols, []string{"need_id", "product_id", "amount_fen", "term_months",
+		"purpose", "status", "submitted_at", "field_times", "version", "updated_at", "deleted_at"})
+
+	householdCols = []string{"id", "branch_id", "county_id", "outlet_id", "officer_id", "household_no", "head_name",
+		"id_number_enc", "id_number_bidx", "id_number_masked", "phone_enc", "phone_bidx", "phone_masked", "province",
+		"city", "county", "township", "village", "family_size", "category", "risk_type", "has_labor", "risk_eliminated",
+		"identified_on", "lat", "lng", "location_source", "situation_notes", "field_times", "list_status", "snapshot_id",
+		"content_hash", "version", "created_at", "updated_at", "removed_at"}
+	// Only the fields an officer observes; the government-list fields are never written by sync.
+	householdUpsert = upsertStmt("households", householdCols, []string{"phone_enc", "phone_bidx", "phone_masked",
+		"has_labor", "lat", "lng", "location_source", "situation_notes", "field_times", "version", "updated_at"})
+
+	deviceMutationInsert = insertStmt("device_mutations", []string{"branch_id", "device_id", "mutation_id", "seq", "entity", "entity_id", "status", "result", "received_at"})
+	conflictInsert       = insertStmt("conflicts", []string{"id", "branch_id", "kind", "user_id", "device_id", "mutation_id", "entity",
+		"entity_id", "household_id", "outlet_id", "field", "rule", "code", "message", "device_value", "server_value", "winner", "created_at"})
+)
+
+func orJSON(s, empty string) string {
+	if s == "" {
+		return empty
+	}
+	return s
+}
+
+// writeVersioned runs an upsert and insists that every row was written: a
+// row whose stored version is not the one read means someone else wrote it.
+func (tx *Tx) writeVersioned(what string, st bulkStmt, rows [][]any) error {
+	n, err := tx.bulkExec(st, rows)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	if n != int64(len(rows)) {
+		return fmt.Errorf("write %s: %d of %d rows: %w", what, n, len(rows), ErrWriteRace)
+	}
+	return nil
+}
+
+// WriteVisits inserts new visits and updates existing ones. Each row's
+// Version must be the stored version plus one (1 for a new row).
+func (tx *Tx) WriteVisits(rows []Visit) error {
+	vals := make([][]any, len(rows))
+	for i, v := range rows {
+		vals[i] = []any{v.ID, v.BranchID, v.HouseholdID, v.OfficerID, v.OutletID, v.DeviceID, v.Outcome, v.Situation,
+			v.Notes, v.Lat, v.Lng, v.AccuracyM, v.StartedAt, v.EndedAt, v.VisitedAt, v.ReceivedAt, v.ClockSuspect,
+			v.Status, v.ReviewedBy, v.ReviewedAt, v.ReviewNote, orJSON(v.Flags, "[]"), v.AfterClose, orJSON(v.FieldTimes, "{}"), v.Version,
+			v.CreatedAt, v.UpdatedAt, v.DeletedAt}
+	}
+	return tx.writeVersioned("visits", visitUpsert, vals)
+}
+
+// WriteVisitPlans inserts or updates visit plans (see WriteVisits).
+func (tx *Tx) WriteVisitPlans(rows []VisitPlan) error {
+	vals := make([][]any, len(rows))
+	for i, p := range rows {
+		vals[i] = []any{p.ID, p.BranchID, p.HouseholdID, p.OfficerID, p.PlannedOn, p.WindowEnd, p.Notes, p.Status,
+			p.CreatedBy, orJSON(p.FieldTimes, "{}"), p.Version, p.CreatedAt, p.UpdatedAt, p.DeletedAt}
+	}
+	return tx.writeVersioned("visit plans", planUpsert, vals)
+}
+
+// WriteNeeds inserts or updates financing needs (see WriteVisits).
+func (tx *Tx) WriteNeeds(rows []FinancingNeed) error {
+	vals := make([][]any, len(rows))
+	for i, n := range rows {
+		vals[i] = []any{n.ID, n.BranchID, n.HouseholdID, n.VisitID, n.OfficerID, n.Purpose, n.AmountFen, n.Status,
+			n.Notes, orJSON(n.FieldTimes, "{}"), n.Version, n.CreatedAt, n.UpdatedAt, n.DeletedAt}
+	}
+	return tx.writeVersioned("financing needs", needUpsert, vals)
+}
+
+// WriteLoans inserts or updates loan applications (see WriteVisits).
+func (tx *Tx) WriteLoans(rows []LoanApplication) error {
+	vals := make([][]any, len(rows))
+	for i, l := range rows {
+		vals[i] = []any{l.ID, l.BranchID, l.HouseholdID, l.NeedID, l.ProductID, l.OfficerID, l.AmountFen, l.TermMonths,
+			l.Purpose, l.Status, l.SubmittedAt, l.DecidedBy, l.DecidedAt, l.DecisionNote, l.DisbursedAt,
+			orJSON(l.FieldTimes, "{}"), l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt}
+	}
+	return tx.writeVersioned("loan applications", loanUpsert, vals)
+}
+
+// WriteHouseholdObservations writes the observed fields of households that
+// were loaded (and locked) in this transaction; list fields are left alone.
+func (tx *Tx) WriteHouseholdObservations(rows []Household) error {
+	vals := make([][]any, len(rows))
+	for i, h := range rows {
+		vals[i] = []any{h.ID, h.BranchID, h.CountyID, h.OutletID, h.OfficerID, h.HouseholdNo, h.HeadName,
+			h.IDNumberEnc, h.IDNumberBidx, h.IDNumberMasked, h.PhoneEnc, h.PhoneBidx, h.PhoneMasked, h.Province,
+			h.City, h.County, h.Township, h.Village, h.FamilySize, h.Category, h.RiskType, h.HasLabor, h.RiskEliminated,
+			h.IdentifiedOn, h.Lat, h.Lng, h.LocationSource, h.SituationNotes, orJSON(h.FieldTimes, "{}"), h.ListStatus, h.SnapshotID,
+			h.ContentHash, h.Version, h.CreatedAt, h.UpdatedAt, h.RemovedAt}
+	}
+	return tx.writeVersioned("households", householdUpsert, vals)
+}
+
+// InsertDeviceMutations appends to the per-device mutation log.
+func (tx *Tx) InsertDeviceMutations(rows []DeviceMutation) error {
+	vals := make([][]any, len(rows))
+	for i, m := range rows {
+		vals[i] = []any{m.BranchID, m.DeviceID, m.MutationID, m.Seq, m.Entity, m.EntityID, m.Status, m.Result, m.ReceivedAt}
+	}
+	if _, err := tx.bulkExec(deviceMutationInsert, vals); err != nil {
+		return fmt.Errorf("write mutation log: %w", err)
+	}
+	return nil
+}
+
+// Conflict kinds.
+const (
+	ConflictField     = "conflict"
+	ConflictRejection = "rejection"
+)
+
+// InsertConflicts appends to the conflict log.
+func (tx *Tx) InsertConflicts(rows []Conflict) error {
+	vals := make([][]any, len(rows))
+	for i, c := range rows {
+		vals[i] = []any{c.ID, c.BranchID, c.Kind, c.UserID, c.DeviceID, c.MutationID, c.Entity, c.EntityID,
+			c.HouseholdID, c.OutletID, c.Field, c.Rule, c.Code, c.Message, c.DeviceValue, c.ServerValue, c.Winner, c.CreatedAt}
+	}
+	if _, err := tx.bulkExec(conflictInsert, vals); err != nil {
+		return fmt.Errorf("write conflict log: %w", err)
+	}
+	return nil
+}
+
+// DeviceSync is what a sync request tells about its device.
+type DeviceSync struct {
+	At             time.Time
+	ClockOffsetMS  int64
+	PendingChanges int
+	AppVersion     string
+}
+
+func (s DeviceSync) fields() map[string]any {
+	pending := s.PendingChanges
+	if pending < 0 {
+		pending = 0
+	}
+	if pending > 1<<30 {
+		pending = 1 << 30
+	}
+	f := map[string]any{
+		"last_sync_at": s.At, "last_seen_at": s.At, "clock_offset_ms": s.ClockOffsetMS, "pending_changes": pending,
+	}
+	if s.AppVersion != "" {
+		f["app_version"] = s.AppVersion
+	}
+	return f
+}
+
+// TouchDevice records a sync on the device row.
+func (tx *Tx) TouchDevice(deviceID string, s DeviceSync) error {
+	if err := tx.Model(&Device{}).Where("id = ?", deviceID).Updates(s.fields()).Error; err != nil {
+		return fmt.Errorf("record device sync: %w", err)
+	}
+	return nil
+}
+
+// TouchDevice records a sync on the device row outside a transaction (pulls
+// only read, so they note the device separately).
+func (db *DB) TouchDevice(ctx context.Context, a Actor, s DeviceSync) error {
+	err := db.gorm.WithContext(ctx).Model(&Device{}).Where("id = ? AND user_id = ?", a.DeviceID, a.UserID).Updates(s.fields()).Error
+	if err != nil {
+		return fmt.Errorf("record device sync: %w", err)
+	}
+	return nil
+}
