@@ -262,13 +262,18 @@ func nullString(p *string) any {
 	return *p
 }
 
-// householdOf says which household a record belongs to, for dropping
-// everything under a household that leaves the device's scope.
+// householdOf says which household a record hangs under, for dropping
+// everything under a household that leaves the device's scope. Tasks and
+// reference data are the officer's, not the household's: they leave only
+// when the server says so.
 func householdOf(entity, id string, o object) string {
-	if entity == syncproto.EntityHousehold {
+	switch entity {
+	case syncproto.EntityHousehold:
 		return id
+	case syncproto.EntityVisit, syncproto.EntityVisitPlan, syncproto.EntityNeed, syncproto.EntityLoan:
+		return o.str("household_id")
 	}
-	return o.str("household_id")
+	return ""
 }
 
 // pendingOp is one outbox row.
