@@ -38,7 +38,7 @@ func TestPersonalNumbersEncryptedAtRest(t *testing.T) {
 
 		// Staged rows of the preview hold no clear numbers either.
 		var staged []struct {
-			IDNumberEnc, PhoneEnc                   []byte
+			IDNumberEnc, PhoneEnc                     []byte
 			IDNumberMasked, PhoneMasked, IDNumberBidx string
 		}
 		if err := w.db.Gorm(ctx).Raw(`SELECT id_number_enc, phone_enc, id_number_masked, phone_masked, id_number_bidx FROM import_rows WHERE household_no = ?`, row.HouseholdNo).Scan(&staged).Error; err != nil || len(staged) != 1 {
