@@ -17,7 +17,9 @@ import (
 	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/httpapi"
+	"github.com/doorstep-dev/doorstep/server/pii"
 	"github.com/doorstep-dev/doorstep/server/registry"
+	"github.com/doorstep-dev/doorstep/server/report"
 	"github.com/doorstep-dev/doorstep/server/secrets"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
@@ -34,6 +36,7 @@ type App struct {
 	Sync     *syncsvc.Service
 	Registry *registry.Service
 	Coverage *coverage.Service
+	Report   *report.Service
 	HTTP     *httpapi.Server
 }
 
@@ -63,12 +66,24 @@ func Build(cfg config.Config, db *store.DB, sec *secrets.Secrets, log *slog.Logg
 		RefreshTTL: cfg.RefreshTTL, RefreshGrace: cfg.RefreshGrace, Log: log,
 	})
 	a.Coverage = coverage.New(db, coverage.Options{Log: log, Location: cfg.Location()})
-	a.Sync = syncsvc.New(db, syncsvc.Options{Log: log})
+	// Sync opens and seals household phones and keys its pull cursors with
+	// the same secrets, so every instance over one database agrees.
+	phones, err := pii.New(sec)
+	if err != nil {
+		return nil, fmt.Errorf("build sync: %w", err)
+	}
+	a.Sync = syncsvc.New(db, syncsvc.Options{Log: log, PII: phones})
 	a.Registry = registry.New(db, sec, registry.Options{Log: log})
+	a.Report, err = report.New(db, report.Options{
+		Loc: cfg.Location(), Log: log, Close: cfg.ReportClose, RestateAfter: cfg.ReportRestateAfter,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("build reports: %w", err)
+	}
 	h, err := httpapi.New(httpapi.Deps{
 		Config: cfg, DB: db, Log: log, Metrics: reg,
 		Auth: a.Auth, Sync: a.Sync, Registry: a.Registry,
-		Coverage: a.Coverage,
+		Coverage: a.Coverage, Report: a.Report,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build router: %w", err)
