@@ -288,3 +288,31 @@ func BenchmarkLoginFailure(b *testing.B) {
 		})
 	}
 }
+
+// The per-request cost of authentication: signature check plus the one
+// device/user/session query. go test -bench Authenticate ./server/auth/
+func BenchmarkAuthenticate(b *testing.B) {
+	for _, d := range []struct {
+		name string
+		open func(testing.TB) *store.DB
+	}{{"sqlite", dbtest.NewSQLite}, {"postgres", dbtest.NewPostgres}} {
+		b.Run(d.name, func(b *testing.B) {
+			db := d.open(b)
+			if err := testenv.Seed(context.Background(), db); err != nil {
+				b.Fatal(err)
+			}
+			sec, _ := secrets.Generate()
+			svc := auth.New(db, sec, auth.Options{})
+			tok, err := svc.Login(context.Background(), syncproto.LoginRequest{Username: testenv.Officer1, Password: testenv.Password, DeviceID: "p"}, "ip")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := svc.Authenticate(context.Background(), tok.AccessToken); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
