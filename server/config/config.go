@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -37,6 +38,13 @@ type Config struct {
 	ShutdownGrace time.Duration
 	PublicURL     string
 	TimeZone      string
+
+	// ReportClose is when the schedule closes the previous month's report:
+	// "DAY HH:MM" local time (day 1-28), or "off".
+	ReportClose string
+	// ReportRestateAfter is how long late data for a closed month must be
+	// quiet before the restatement is issued.
+	ReportRestateAfter time.Duration
 }
 
 // Register adds the flags to fs with defaults taken from the environment.
@@ -63,6 +71,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("DOORSTEP_SHUTDOWN_GRACE", 20*time.Second), "how long shutdown waits for in-flight requests (DOORSTEP_SHUTDOWN_GRACE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("DOORSTEP_PUBLIC_URL", ""), "URL users open, for printed links (DOORSTEP_PUBLIC_URL)")
 	fs.StringVar(&c.TimeZone, "time-zone", env("DOORSTEP_TIME_ZONE", "Asia/Shanghai"), "time zone for months and schedules (DOORSTEP_TIME_ZONE)")
+	fs.StringVar(&c.ReportClose, "report-close", env("DOORSTEP_REPORT_CLOSE", "1 00:30"), "when the schedule closes the previous month's report: 'DAY HH:MM' local time (day 1-28), or 'off' (DOORSTEP_REPORT_CLOSE)")
+	fs.DurationVar(&c.ReportRestateAfter, "report-restate-after", envDuration("DOORSTEP_REPORT_RESTATE_AFTER", time.Hour), "how long late data for a closed month must be quiet before its restatement is issued (DOORSTEP_REPORT_RESTATE_AFTER)")
 }
 
 // Finish validates the configuration and fills derived values.
@@ -110,6 +120,12 @@ func (c *Config) Finish() error {
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("time zone %q: %w", c.TimeZone, err))
 	}
+	if _, _, _, _, err := ParseReportClose(c.ReportClose); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ReportRestateAfter < 0 {
+		errs = append(errs, fmt.Errorf("report restate delay %s must not be negative", c.ReportRestateAfter))
+	}
 	if c.SecretsFile == "" {
 		c.SecretsFile = filepath.Join(c.DataDir, "secrets.json")
 	}
@@ -117,6 +133,27 @@ func (c *Config) Finish() error {
 		c.PublicURL = "http://" + c.Listen
 	}
 	return errors.Join(errs...)
+}
+
+var reportClosePattern = regexp.MustCompile(`^([0-9]{1,2}) ([0-9]{2}):([0-9]{2})$`)
+
+// ParseReportClose reads the report close schedule: "DAY HH:MM" (day 1-28,
+// local time) or "off".
+func ParseReportClose(s string) (on bool, day, hour, minute int, err error) {
+	s = strings.TrimSpace(s)
+	if strings.EqualFold(s, "off") {
+		return false, 0, 0, 0, nil
+	}
+	m := reportClosePattern.FindStringSubmatch(s)
+	if m != nil {
+		day, _ = strconv.Atoi(m[1])
+		hour, _ = strconv.Atoi(m[2])
+		minute, _ = strconv.Atoi(m[3])
+		if day >= 1 && day <= 28 && hour <= 23 && minute <= 59 {
+			return true, day, hour, minute, nil
+		}
+	}
+	return false, 0, 0, 0, fmt.Errorf("report close schedule %q: want \"DAY HH:MM\" with day 1-28 (e.g. \"1 00:30\") or \"off\"", s)
 }
 
 // Location is the configured time zone.

@@ -22,6 +22,7 @@ import (
 	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/registry"
+	"github.com/doorstep-dev/doorstep/server/report"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
 	"github.com/doorstep-dev/doorstep/syncproto"
@@ -37,6 +38,7 @@ type Deps struct {
 	Sync     *syncsvc.Service
 	Registry *registry.Service
 	Coverage *coverage.Service
+	Report   *report.Service
 }
 
 // Server holds the dependencies of the handlers.
@@ -48,6 +50,7 @@ type Server struct {
 	sync     *syncsvc.Service
 	registry *registry.Service
 	coverage *coverage.Service
+	report   *report.Service
 	m        httpMetrics
 	promReg  *prometheus.Registry
 	engine   *gin.Engine
@@ -65,6 +68,7 @@ func New(d Deps) (*Server, error) {
 	}
 	s := &Server{cfg: d.Config, db: d.DB, log: d.Log, auth: d.Auth, sync: d.Sync, registry: d.Registry, promReg: d.Metrics}
 	s.coverage = d.Coverage
+	s.report = d.Report
 	s.m = httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "doorstep_http_requests_total", Help: "HTTP requests by method, route and status.",
@@ -110,6 +114,7 @@ func New(d Deps) (*Server, error) {
 	s.syncRoutes(authed)
 	s.registryRoutes(authed)
 	s.coverageRoutes(authed)
+	s.reportRoutes(authed)
 	if err := s.consoleRoutes(e); err != nil {
 		return nil, err
 	}
