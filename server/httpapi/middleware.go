@@ -25,9 +25,11 @@ const (
 	ctxActor     = "doorstep.actor"
 )
 
-var requestIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{8,64}$`)
+// Only UUID-shaped request ids are taken from clients: a free-form id could
+// smuggle a phone or ID number into the logs.
+var requestIDPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
 
-// withRequestID takes a sane X-Request-ID from the client or makes one, and
+// withRequestID takes a UUID X-Request-ID from the client or makes one, and
 // echoes it back.
 func withRequestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-ID")
@@ -102,7 +104,7 @@ var (
 // limitBody caps the body before anything buffers it. A gzip-encoded body is
 // decompressed on the fly, and the decompressed size is capped too.
 func (s *Server) limitBody(c *gin.Context) {
-	max := s.cfg.MaxBodyBytes
+	max := s.bodyCapFor(c)
 	if c.Request.ContentLength > max {
 		s.writeError(c, errBodyTooLarge.With("max_bytes", max))
 		return
