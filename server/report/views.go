@@ -548,3 +548,36 @@ func (s *Service) VersionFiles(ctx context.Context, a store.Actor, month string,
 	}
 	return fileInfos(fs), nil
 }
+
+// CloseAsOperator closes a branch's month from the command line, as the
+// schedule would (no acting user); an already closed month is a conflict.
+func (s *Service) CloseAsOperator(ctx context.Context, month, org string) (VersionInfo, error) {
+	m, err := ParseMonth(month)
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	sc, err := s.operatorScope(ctx, org)
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	if sc.Unit.Kind != store.KindBranch {
+		return VersionInfo{}, errNotBranch.With("org", sc.Unit.Code)
+	}
+	v, ok, err := s.db.ReportCloseMonth(ctx, store.Actor{}, sc.Branch.ID, m, s.clock(), true)
+	if err != nil {
+		return VersionInfo{}, err
+	}
+	if !ok {
+		return VersionInfo{}, store.ErrReportAlreadyClosed.With("month", m)
+	}
+	if err := s.storeFiles(ctx, v); err != nil {
+		return VersionInfo{}, err
+	}
+	vi := versionInfo(v, nil)
+	fs, err := s.db.ReportFiles(ctx, sc.Branch.ID, m, v.Version)
+	if err != nil {
+		return vi, err
+	}
+	vi.Files = fileInfos(fs)
+	return vi, nil
+}

@@ -36,6 +36,9 @@ func runServe(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The report worker and schedule stop before the database closes.
+	stopReports := a.Report.Start(ctx)
+	defer stopReports()
 	if *demo {
 		if err := seedDemo(ctx, env, a); err != nil {
 			return err

@@ -37,6 +37,7 @@ func commands() map[string]command {
 		"device":  {"a command-line field device built on the reference client", runDevice},
 		"import":  {"import the government monitoring list (households)", runImport},
 		"sim":     {"load generator: many simulated devices syncing at once", runSim},
+		"report":  {"monthly visit reports: write, rebuild, close (monthly, rebuild, close, catchup)", runReport},
 	}
 }
 
