@@ -8,13 +8,13 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/doorstep-dev/doorstep/server/auth"
+	"github.com/doorstep-dev/doorstep/server/demo"
 	"github.com/doorstep-dev/doorstep/server/pii"
 	"github.com/doorstep-dev/doorstep/server/secrets"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
-	"github.com/doorstep-dev/doorstep/server/auth"
-	"github.com/doorstep-dev/doorstep/server/demo"
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
