@@ -27,6 +27,7 @@ import (
 
 	"github.com/doorstep-dev/doorstep/server/auth"
 	"github.com/doorstep-dev/doorstep/server/config"
+	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/registry"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
@@ -43,6 +44,7 @@ type Deps struct {
 	Auth     *auth.Service
 	Sync     *syncsvc.Service
 	Registry *registry.Service
+	Coverage *coverage.Service
 
 	// RequestID returns the request id the HTTP layer assigned.
 	RequestID func(c *gin.Context) string
@@ -121,7 +123,11 @@ func (cs *Console) Mount(g *gin.RouterGroup) {
 	in.POST("/logout", cs.logout)
 	in.GET("/overview", cs.overview)
 	in.GET("/coverage", cs.coveragePage)
+	in.POST("/coverage/exempt", cs.requireMay("coverage.review"), cs.exemptSubmit)
+	in.POST("/coverage/signoff", cs.requireMay("coverage.review"), cs.signoffSubmit)
 	in.GET("/reviews", cs.reviewsPage)
+	in.POST("/reviews/:id/confirm", cs.requireMay("coverage.review"), cs.reviewConfirm)
+	in.POST("/reviews/:id/issues", cs.requireMay("coverage.review"), cs.reviewIssues)
 	in.GET("/conflicts", cs.conflictsPage)
 	in.GET("/households", cs.householdsPage)
 	in.GET("/households/:id", cs.householdPage)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/console"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
@@ -215,6 +216,24 @@ func mustNotContain(t testing.TB, body, unwanted, what string) {
 	if strings.Contains(body, unwanted) {
 		t.Fatalf("%s: page shows %q", what, unwanted)
 	}
+}
+
+// quiet keeps background schedules (the monthly report close) out of the
+// tests, which act on the console only.
+func quiet(c *config.Config) {
+	if c.ReportClose == "" {
+		c.ReportClose = "off"
+	}
+}
+
+func forEachDB(t *testing.T, fn func(t *testing.T, env *testenv.Env), opts ...testenv.Option) {
+	t.Helper()
+	testenv.ForEachDB(t, fn, append([]testenv.Option{testenv.WithConfig(quiet)}, opts...)...)
+}
+
+func newEnv(t *testing.T, db *store.DB, opts ...testenv.Option) *testenv.Env {
+	t.Helper()
+	return testenv.New(t, db, append([]testenv.Option{testenv.WithConfig(quiet)}, opts...)...)
 }
 
 func newSQLite(t *testing.T) *store.DB { return dbtest.NewSQLite(t) }

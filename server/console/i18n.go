@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -211,4 +212,187 @@ var catalog = map[string]message{
 	"audit.target":      {"对象", "Target"},
 	"audit.details":     {"详情", "Details"},
 	"audit.search.hint": {"操作、对象编号或操作人", "Action, target id or actor"},
+}
+
+// Or is T for a key built from data (an outcome, a flag code, an evidence
+// field): a key the catalog lacks shows the raw code rather than the key.
+func (l lang) Or(prefix, code string) string {
+	if m, ok := catalog[prefix+code]; ok {
+		return l.pick(m)
+	}
+	return code
+}
+
+// Dur shows how long a visit lasted, from its start to its end.
+func (l lang) Dur(start time.Time, end *time.Time) string {
+	if end == nil {
+		return "—"
+	}
+	return l.span(end.Sub(start))
+}
+
+// Offset shows how far the device clock was off: the corrected time minus
+// the device's own.
+func (l lang) Offset(device, corrected time.Time) string {
+	d := corrected.Sub(device)
+	sign := "+"
+	if d < 0 {
+		sign, d = "−", -d
+	}
+	return sign + l.span(d)
+}
+
+func (l lang) span(d time.Duration) string {
+	d = d.Round(time.Second)
+	h, m, s := int(d/time.Hour), int(d%time.Hour/time.Minute), int(d%time.Minute/time.Second)
+	if l.EN() {
+		switch {
+		case h > 0:
+			return fmt.Sprintf("%d h %d min", h, m)
+		case m > 0:
+			return fmt.Sprintf("%d min %d s", m, s)
+		}
+		return fmt.Sprintf("%d s", s)
+	}
+	switch {
+	case h > 0:
+		return fmt.Sprintf("%d小时%d分", h, m)
+	case m > 0:
+		return fmt.Sprintf("%d分%d秒", m, s)
+	}
+	return fmt.Sprintf("%d秒", s)
+}
+
+func init() {
+	for k, v := range pageCatalog {
+		catalog[k] = v
+	}
+}
+
+// pageCatalog holds the labels of the coverage, review and report pages.
+var pageCatalog = map[string]message{
+	"scope.month":    {"月份", "Month"},
+	"scope.org":      {"机构", "Org unit"},
+	"scope.apply":    {"查看", "Show"},
+	"scope.readonly": {"系统管理员只能查看；签字确认、免访和核查由网点主管或分行经理办理。", "Administrators can look but not act; sign-offs, exemptions and reviews are for supervisors and branch managers."},
+
+	"ov.chart":       {"各网点走访覆盖率", "Coverage by outlet"},
+	"ov.chart.desc":  {"已有最终结果的户数 ÷（在册户数 − 免访户数）", "households with a final outcome ÷ (households − exempted)"},
+	"ov.rate":        {"覆盖率", "Coverage"},
+	"ov.households":  {"在册户数", "Households"},
+	"ov.covered":     {"已覆盖", "Covered"},
+	"ov.missing":     {"未走访", "Missing"},
+	"ov.exempted":    {"免访", "Exempted"},
+	"ov.stale":       {"同步滞后或有未同步记录的客户经理", "Officers not synced recently or holding unsynced work"},
+	"ov.stale.days":  {"未同步天数", "Days without sync"},
+	"ov.never":       {"从未同步", "Never synced"},
+	"ov.flagged":     {"待核查的异常走访", "Flagged visits waiting"},
+	"ov.flagged.all": {"查看全部待核查走访", "See the whole review queue"},
+	"ov.overdue":     {"逾期未走访的分配", "Overdue assignments"},
+	"ov.overdue.n":   {"共 %d 户已过走访期限仍无最终结果", "%d households are past their deadline without a final outcome"},
+	"ov.none":        {"暂无", "None"},
+	"ov.ledger":      {"打开走访台账", "Open the coverage ledger"},
+
+	"cov.summary":         {"本月汇总", "The month's figures"},
+	"cov.officers":        {"按客户经理", "By officer"},
+	"cov.officer":         {"客户经理", "Officer"},
+	"cov.nobody":          {"（未分配）", "(unassigned)"},
+	"cov.show.missing":    {"未走访", "Missing"},
+	"cov.show.exempted":   {"免访", "Exempted"},
+	"cov.show.all":        {"全部", "All"},
+	"cov.outcome":         {"本月结果", "Outcome"},
+	"cov.visits":          {"走访次数", "Visits"},
+	"cov.attempts":        {"未遇次数", "Absent attempts"},
+	"cov.exempt":          {"免访", "Exempt"},
+	"cov.reason":          {"免访原因", "Reason"},
+	"cov.exemptions":      {"免访记录及原因", "Exemptions and their reasons"},
+	"cov.signoff":         {"网点签字确认", "Outlet sign-off"},
+	"cov.signoff.figures": {"签字确认的数字如下，签字后不可更改：", "You are attesting these figures; a sign-off cannot be changed afterwards:"},
+	"cov.signoff.blocked": {"还有 %d 户既没有最终结果也没有免访原因，暂不能签字确认。", "%d households have neither a final outcome nor an exemption; the month cannot be signed off yet."},
+	"cov.signoff.pick":    {"签字确认按网点办理：请在上方选择一个网点。", "Sign-offs are per outlet: choose an outlet above."},
+	"cov.signoff.note":    {"备注（可选）", "Note (optional)"},
+	"cov.signoff.submit":  {"签字确认本月走访", "Sign off the month"},
+	"cov.signoff.correct": {"更正签字（取代当前签字）", "Sign a correction (supersedes the current sign-off)"},
+	"cov.signoffs":        {"签字记录", "Sign-offs"},
+	"cov.signed.by":       {"签字人", "Signed by"},
+	"cov.signed.at":       {"签字时间", "Signed at"},
+	"cov.current":         {"当前有效", "Current"},
+	"cov.superseded":      {"已被更正", "Superseded"},
+	"cov.ok.exempted":     {"已记录免访。", "The exemption has been recorded."},
+	"cov.ok.signed":       {"已签字确认。", "The month has been signed off."},
+	"cov.rate.officer":    {"覆盖率", "Rate"},
+
+	"lo.visited_with_need": {"已走访（有融资需求）", "Visited, with a need"},
+	"lo.visited":           {"已走访", "Visited"},
+	"lo.refused":           {"拒访", "Refused"},
+	"lo.moved":             {"已搬迁", "Moved"},
+	"lo.absent":            {"多次未遇", "Absent"},
+	"lo.risk_eliminated":   {"风险已消除", "Risk eliminated"},
+	"lo.missing":           {"未走访", "Missing"},
+
+	"rev.status.flagged":    {"有异常", "Flagged"},
+	"rev.status.recorded":   {"待核查", "Awaiting review"},
+	"rev.status.corrected":  {"已整改待核查", "Corrected"},
+	"rev.status.has_issues": {"有问题", "Has issues"},
+	"rev.status.confirmed":  {"已确认", "Confirmed"},
+	"rev.status.all":        {"全部", "All"},
+	"rev.queue":             {"核查队列", "Queue"},
+	"rev.spot":              {"抽查样本", "Spot checks"},
+	"rev.visited":           {"走访时间", "Visited at"},
+	"rev.household":         {"监测户", "Household"},
+	"rev.officer":           {"客户经理", "Officer"},
+	"rev.outcome":           {"结果", "Outcome"},
+	"rev.evidence":          {"核查依据", "Evidence"},
+	"rev.duration":          {"走访时长", "Duration"},
+	"rev.offset":            {"设备时钟偏差", "Clock offset"},
+	"rev.accuracy":          {"定位精度", "GPS accuracy"},
+	"rev.flags":             {"异常", "Flags"},
+	"rev.noflags":           {"无自动异常", "No automatic flags"},
+	"rev.confirm":           {"确认无误", "Confirm"},
+	"rev.note":              {"备注（可选）", "Note (optional)"},
+	"rev.issues":            {"有问题", "Has issues"},
+	"rev.kind":              {"处理方式", "Action"},
+	"rev.kind.revisit":      {"重新走访", "Revisit"},
+	"rev.kind.correct":      {"更正记录", "Correct the record"},
+	"rev.reason":            {"问题说明（必填）", "What is wrong (required)"},
+	"rev.truncated":         {"队列过长，只显示前 5000 条，请按月份或机构筛选。", "The queue is long; only the first 5,000 are shown. Filter by month or org unit."},
+	"rev.population":        {"本月走访 %d 次，抽取 %d 次", "%d visits this month, %d sampled"},
+	"rev.ok.confirmed":      {"已确认该次走访。", "The visit has been confirmed."},
+	"rev.ok.already":        {"该次走访此前已确认。", "The visit was already confirmed."},
+	"rev.ok.issues":         {"已标记为有问题，并向客户经理派发整改任务。", "Marked as having issues; the officer has been sent a task."},
+	"rev.reviewed":          {"核查结果", "Review"},
+
+	"flag.gps_missing":               {"无定位", "No GPS"},
+	"flag.gps_low_accuracy":          {"定位精度低", "Low GPS accuracy"},
+	"flag.too_far":                   {"距离户址过远", "Far from the household"},
+	"flag.impossible_travel":         {"移动速度异常", "Impossible travel"},
+	"flag.too_short":                 {"走访时间过短", "Too short"},
+	"flag.clock_off":                 {"设备时钟异常", "Device clock off"},
+	"flag.outside_assignment_window": {"不在分配期内", "Outside the assignment"},
+	"flag.duplicate_same_day":        {"同日重复走访", "Same-day duplicate"},
+	"flag.unregistered_device":       {"非本人设备", "Unregistered device"},
+
+	"cf.all":        {"全部", "All"},
+	"cf.conflict":   {"字段冲突", "Conflicts"},
+	"cf.rejection":  {"拒收", "Rejections"},
+	"cf.kind":       {"类型", "Kind"},
+	"cf.record":     {"记录", "Record"},
+	"cf.rule":       {"规则", "Rule"},
+	"cf.device":     {"设备上的值", "Device value"},
+	"cf.server":     {"服务器上的值", "Server value"},
+	"cf.winner":     {"采用", "Winner"},
+	"cf.win.server": {"服务器", "Server"},
+	"cf.win.device": {"设备", "Device"},
+
+	"ev.distance_m":     {"距离（米）", "Distance (m)"},
+	"ev.threshold_m":    {"阈值（米）", "Threshold (m)"},
+	"ev.speed_kmh":      {"速度（公里/小时）", "Speed (km/h)"},
+	"ev.max_speed_kmh":  {"速度上限", "Speed limit (km/h)"},
+	"ev.distance_km":    {"距离（公里）", "Distance (km)"},
+	"ev.minutes":        {"间隔（分钟）", "Interval (min)"},
+	"ev.duration_s":     {"时长（秒）", "Duration (s)"},
+	"ev.min_duration_s": {"最短时长（秒）", "Minimum (s)"},
+	"ev.offset_s":       {"偏差（秒）", "Offset (s)"},
+	"ev.max_offset_s":   {"允许偏差（秒）", "Allowed (s)"},
+	"ev.accuracy_m":     {"精度（米）", "Accuracy (m)"},
 }

@@ -17,18 +17,6 @@ func (cs *Console) pending(nav, titleKey, what string) gin.HandlerFunc {
 	}
 }
 
-func (cs *Console) overview(c *gin.Context) {
-	cs.pending("overview", "nav.overview", "coverage")(c)
-}
-func (cs *Console) coveragePage(c *gin.Context) {
-	cs.pending("coverage", "nav.coverage", "coverage")(c)
-}
-func (cs *Console) reviewsPage(c *gin.Context) {
-	cs.pending("reviews", "nav.reviews", "coverage")(c)
-}
-func (cs *Console) conflictsPage(c *gin.Context) {
-	cs.pending("conflicts", "nav.conflicts", "syncsvc")(c)
-}
 func (cs *Console) importsPage(c *gin.Context) {
 	cs.pending("imports", "nav.imports", "registry")(c)
 }

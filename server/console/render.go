@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
+	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -70,6 +72,44 @@ var funcs = template.FuncMap{
 			Action, Hint string
 		}{l, list, action, hint}
 	},
+	"scopeForm": func(l lang, action, month, org string, orgs []orgChoice, extra ...string) any {
+		var ex [][2]string
+		for i := 0; i+1 < len(extra); i += 2 {
+			ex = append(ex, [2]string{extra[i], extra[i+1]})
+		}
+		return struct {
+			L                  lang
+			Action, Month, Org string
+			Orgs               []orgChoice
+			Extra              [][2]string
+		}{l, action, month, org, orgs, ex}
+	},
+	"figs": func(l lang, s coverage.Summary) any {
+		return struct {
+			L lang
+			S coverage.Summary
+		}{l, s}
+	},
+	"visitCard": func(v view, it coverage.ReviewItem) any {
+		d, _ := v.Data.(reviewView)
+		return visitCardView{L: v.Lang, V: it, CSRF: v.CSRF, Back: d.Back, May: d.MayReview, view: v}
+	},
+	"mul100": func(f float64) float64 { return f * 100 },
+	"derefF": func(f *float64) float64 {
+		if f == nil {
+			return 0
+		}
+		return *f
+	},
+	"evShown": func(k string) bool {
+		return !strings.HasSuffix(k, "_id") && !strings.HasSuffix(k, "_lat") && !strings.HasSuffix(k, "_lng")
+	},
+	"showURL": func(s listState, show string) string {
+		return s.url(func(v url.Values) {
+			v.Set("show", show)
+			v.Del("page")
+		})
+	},
 	"missing": func(l lang, what string) any {
 		return struct {
 			L    lang
@@ -115,6 +155,16 @@ func loadPages() (*pageSet, error) {
 		ps.byName[name] = t
 	}
 	return ps, nil
+}
+
+// visitCardView is what one visit card of the review pages receives.
+type visitCardView struct {
+	view
+	L    lang
+	V    coverage.ReviewItem
+	CSRF string
+	Back string
+	May  bool
 }
 
 // view is what every page template receives.

@@ -15,7 +15,7 @@ import (
 )
 
 func TestSignInAndSessionCookie(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		b := newBrowser(t, env)
 		p := b.signIn(testenv.Supervisor1, testenv.Password)
 		wantStatus(t, p, http.StatusSeeOther, "sign in")
@@ -44,7 +44,7 @@ func TestSignInAndSessionCookie(t *testing.T) {
 }
 
 func TestSecureCookieBehindHTTPS(t *testing.T) {
-	env := testenv.New(t, newSQLite(t), testenv.WithConfig(func(c *config.Config) { c.PublicURL = "https://console.bank.example" }))
+	env := newEnv(t, newSQLite(t), testenv.WithConfig(func(c *config.Config) { c.PublicURL = "https://console.bank.example" }))
 	// A cookie jar would not send Secure cookies over plain http, so this
 	// test carries them by hand.
 	b := newBrowser(t, env)
@@ -78,7 +78,7 @@ func TestSecureCookieBehindHTTPS(t *testing.T) {
 }
 
 func TestOfficerIsRefusedPolitely(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		b := newBrowser(t, env)
 		p := b.signIn(testenv.Officer1, testenv.Password)
 		wantStatus(t, p, http.StatusForbidden, "officer sign-in")
@@ -100,7 +100,7 @@ func TestOfficerIsRefusedPolitely(t *testing.T) {
 }
 
 func TestWrongPasswordAndThrottle(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		b := newBrowser(t, env)
 		p := b.signIn(testenv.Manager1, "wrong-password-1")
 		wantStatus(t, p, http.StatusUnauthorized, "wrong password")
@@ -121,7 +121,7 @@ func TestWrongPasswordAndThrottle(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		tok := env.Login(t, testenv.Officer1, testenv.Password, "phone-csrf")
 		b := mustSignIn(t, env, testenv.Supervisor1)
 		path := "/console/devices/" + tok.DeviceID + "/revoke"
@@ -161,7 +161,7 @@ func TestCSRF(t *testing.T) {
 }
 
 func TestSignOutEndsTheSessionOnTheServer(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		b := mustSignIn(t, env, testenv.Manager1)
 		old := b.cookie(console.SessionCookie)
 		if old == nil {
@@ -192,7 +192,7 @@ func TestSignOutEndsTheSessionOnTheServer(t *testing.T) {
 }
 
 func TestDisablingTheAccountEndsTheSession(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		b := mustSignIn(t, env, testenv.Supervisor1)
 		err := env.DB.Transact(context.Background(), func(tx *store.Tx) error {
 			_, err := tx.SetUserStatus(testenv.Supervisor1, store.UserDisabled)
@@ -210,7 +210,7 @@ func TestDisablingTheAccountEndsTheSession(t *testing.T) {
 
 func TestUnauthenticatedGoesToSignIn(t *testing.T) {
 	db := newSQLite(t)
-	env := testenv.New(t, db)
+	env := newEnv(t, db)
 	b := newBrowser(t, env)
 	for _, path := range []string{"/console", "/console/", "/console/overview", "/console/households", "/console/devices", "/console/audit"} {
 		p := b.get(path)
@@ -234,7 +234,7 @@ func TestUnauthenticatedGoesToSignIn(t *testing.T) {
 var inlineHandler = regexp.MustCompile(`(?i)<[^>]+\son[a-z]+\s*=`)
 
 func TestContentSecurityPolicy(t *testing.T) {
-	testenv.ForEachDB(t, func(t *testing.T, env *testenv.Env) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		pages := []string{"/console/overview", "/console/coverage", "/console/reviews", "/console/conflicts",
 			"/console/households", "/console/imports", "/console/assignments", "/console/reports", "/console/devices", "/console/audit"}
 		anon := newBrowser(t, env)
@@ -284,7 +284,7 @@ func TestContentSecurityPolicy(t *testing.T) {
 
 func TestEnglishSwitch(t *testing.T) {
 	db := newSQLite(t)
-	env := testenv.New(t, db)
+	env := newEnv(t, db)
 	b := mustSignIn(t, env, testenv.Manager1)
 	p := b.get("/console/households")
 	mustContain(t, p.Body, "户编号", "Chinese by default")

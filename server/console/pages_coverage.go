@@ -1,0 +1,509 @@
+package console
+
+import (
+	"cmp"
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/doorstep-dev/doorstep/server/coverage"
+	"github.com/doorstep-dev/doorstep/server/store"
+)
+
+// orgChoice is an org unit in the actor's reach, for the scope selector.
+type orgChoice struct {
+	ID, Label, Kind string
+}
+
+func (cs *Console) orgChoices(ctx context.Context, a store.Actor) ([]orgChoice, []store.OrgUnit, error) {
+	units, err := cs.d.DB.ListOrgUnits(ctx, a)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]orgChoice, 0, len(units))
+	for _, u := range units {
+		indent := ""
+		switch u.Kind {
+		case store.KindCounty:
+			indent = "　"
+		case store.KindOutlet:
+			indent = "　　"
+		}
+		out = append(out, orgChoice{ID: u.ID, Label: indent + u.Name, Kind: u.Kind})
+	}
+	return out, units, nil
+}
+
+// scopeParam is the org unit a page looks at: the one asked for, or the
+// actor's own; an admin, who has no unit of their own to look at, starts
+// with the first branch.
+func scopeParam(c *gin.Context, a store.Actor, units []store.OrgUnit) string {
+	if org := c.Query("org"); org != "" {
+		return org
+	}
+	if a.Role == store.RoleAdmin {
+		for _, u := range units {
+			if u.Kind == store.KindBranch {
+				return u.ID
+			}
+		}
+	}
+	return ""
+}
+
+func (cs *Console) currentMonth() string {
+	return coverage.MonthOf(cs.d.Now(), cs.d.Coverage.Location()).String()
+}
+
+// --- Overview ---------------------------------------------------------------
+
+// bar is one outlet in the coverage chart, laid out in SVG user units.
+type bar struct {
+	Label             string
+	OrgID             string
+	Y, TextY, W       int
+	Pct               string
+	Covered, Required int
+	Missing           int
+}
+
+const (
+	chartLabelW = 170
+	chartBarW   = 520
+	chartRowH   = 34
+)
+
+type overviewView struct {
+	Month     string
+	Org       string
+	Orgs      []orgChoice
+	Summary   coverage.Summary
+	Bars      []bar
+	ChartH    int
+	ChartW    int
+	BarX      int
+	TrackW    int
+	PctX      int
+	Stale     []coverage.OfficerHealth
+	StaleDays int
+	Flagged   []coverage.ReviewItem
+	MoreFlags bool
+	Overdue   []overdueItem
+	OverdueN  int64
+	OverdueOK bool
+}
+
+// overdueItem is a household whose officer's deadline has passed with no
+// final outcome this month.
+type overdueItem struct {
+	Row   coverage.LedgerRow
+	DueOn string
+}
+
+func (cs *Console) overview(c *gin.Context) {
+	ctx, a := c.Request.Context(), actor(c)
+	orgs, units, err := cs.orgChoices(ctx, a)
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	month := c.DefaultQuery("month", cs.currentMonth())
+	org := scopeParam(c, a, units)
+	l, err := cs.d.Coverage.Ledger(ctx, a, coverage.LedgerRequest{Month: month, OrgID: org})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	v := overviewView{Month: l.Month, Org: org, Orgs: orgs, Summary: l.Summary, StaleDays: 3}
+	v.Bars = outletBars(l, units)
+	v.ChartW, v.BarX, v.TrackW, v.PctX = chartLabelW+chartBarW+110, chartLabelW, chartBarW, chartLabelW+chartBarW+8
+	v.ChartH = len(v.Bars)*chartRowH + 16
+
+	if d, err := strconv.Atoi(c.Query("stale")); err == nil && d >= 1 && d <= 90 {
+		v.StaleDays = d
+	}
+	health, err := cs.d.Coverage.DeviceHealth(ctx, a, l.Scope.ID, "")
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	cut := cs.d.Now().AddDate(0, 0, -v.StaleDays)
+	for _, o := range health.Officers {
+		if o.NeverSynced || o.PendingChanges > 0 || (o.LastSyncAt != nil && o.LastSyncAt.Before(cut)) {
+			v.Stale = append(v.Stale, o)
+		}
+	}
+
+	q, err := cs.d.Coverage.Review(ctx, a, coverage.ReviewRequest{Status: store.ReviewFlagged, OrgID: l.Scope.ID, Limit: "10"})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	v.Flagged, v.MoreFlags = q.Visits, q.HasMore
+
+	v.Overdue, v.OverdueN = overdue(l, cs.dueDates(ctx, a, l), cs.today())
+	v.OverdueOK = true
+	cs.render(c, http.StatusOK, "overview", cs.page(c, "overview", "nav.overview", v))
+}
+
+func (cs *Console) today() string {
+	return cs.d.Now().In(cs.d.Coverage.Location()).Format(time.DateOnly)
+}
+
+// dueDates reads the officers' deadlines of the ledger's households from
+// the household list the actor reaches.
+func (cs *Console) dueDates(ctx context.Context, a store.Actor, l coverage.Ledger) map[string]string {
+	ids := make([]string, 0, len(l.Households))
+	for _, r := range l.Households {
+		if !r.Settled() {
+			ids = append(ids, r.HouseholdID)
+		}
+	}
+	due, err := cs.d.DB.ConsoleDueDates(ctx, a, ids)
+	if err != nil {
+		cs.log.WarnContext(ctx, "console: due dates", "err", err)
+		return nil
+	}
+	return due
+}
+
+// overdue lists the unsettled households whose deadline has passed, the
+// longest overdue first; at most 20 are shown.
+func overdue(l coverage.Ledger, due map[string]string, today string) ([]overdueItem, int64) {
+	var out []overdueItem
+	for _, r := range l.Households {
+		d := due[r.HouseholdID]
+		if r.Settled() || d == "" || d >= today {
+			continue
+		}
+		out = append(out, overdueItem{Row: r, DueOn: d})
+	}
+	slices.SortStableFunc(out, func(a, b overdueItem) int { return cmp.Compare(a.DueOn, b.DueOn) })
+	n := int64(len(out))
+	if len(out) > 20 {
+		out = out[:20]
+	}
+	return out, n
+}
+
+// outletBars groups the ledger's households by outlet and classifies each
+// outlet's figures with coverage.Summarize, the one definition of a rate.
+func outletBars(l coverage.Ledger, units []store.OrgUnit) []bar {
+	name := map[string]string{}
+	order := map[string]int{}
+	for i, u := range units {
+		name[u.ID], order[u.ID] = u.Name, i
+	}
+	byOutlet := map[string][]coverage.LedgerRow{}
+	var ids []string
+	for _, r := range l.Households {
+		if _, ok := byOutlet[r.OutletID]; !ok {
+			ids = append(ids, r.OutletID)
+		}
+		byOutlet[r.OutletID] = append(byOutlet[r.OutletID], r)
+	}
+	slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(order[a], order[b]) })
+	out := make([]bar, 0, len(ids))
+	for i, id := range ids {
+		s := coverage.Summarize(byOutlet[id])
+		label := name[id]
+		if label == "" {
+			label = "—"
+		}
+		b := bar{
+			Label: label, OrgID: id, Y: 8 + i*chartRowH, W: int(s.CoverageRate * chartBarW),
+			Pct: strconv.FormatFloat(s.CoverageRate*100, 'f', 1, 64) + "%", Covered: s.Covered,
+			Required: s.Households - s.Exempted, Missing: s.Missing,
+		}
+		b.TextY = b.Y + 17
+		out = append(out, b)
+	}
+	return out
+}
+
+// --- Coverage ledger ----------------------------------------------------------
+
+// ledgerSorts is the allow-list of sort keys for ledger households.
+var ledgerSorts = map[string]string{"household_no": "", "head_name": "", "village": "", "officer": "", "outcome": "", "visits": ""}
+
+type ledgerView struct {
+	Month      string
+	Org        string
+	Officer    string
+	Orgs       []orgChoice
+	L          coverage.Ledger
+	Show       string // missing, exempted, all
+	List       listState
+	Rows       []coverage.LedgerRow
+	Pager      pager
+	Names      map[string]string
+	Exemptions []coverage.LedgerRow
+	IsOutlet   bool
+	Signoffs   []coverage.Signoff
+	CurrentID  string
+	MayReview  bool
+	Today      string
+}
+
+func (cs *Console) coveragePage(c *gin.Context) {
+	ctx, a := c.Request.Context(), actor(c)
+	orgs, units, err := cs.orgChoices(ctx, a)
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	ls := parseList(c, ledgerSorts, "household_no", false, "month", "org", "officer", "show")
+	month := ls.Filter("month")
+	if month == "" {
+		month = cs.currentMonth()
+		ls.filters.Set("month", month)
+	}
+	org, officer := scopeParam(c, a, units), ls.Filter("officer")
+	if officer != "" {
+		org = ""
+	}
+	l, err := cs.d.Coverage.Ledger(ctx, a, coverage.LedgerRequest{Month: month, OrgID: org, OfficerID: officer})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	v := ledgerView{
+		Month: l.Month, Org: org, Officer: officer, Orgs: orgs, L: l, Show: ls.Filter("show"), List: ls,
+		Names: map[string]string{}, IsOutlet: l.Scope.Kind == store.KindOutlet, MayReview: may(a, "coverage.review"),
+		Today: cs.today(),
+	}
+	if v.Show != "exempted" && v.Show != "all" {
+		v.Show = "missing"
+	}
+	for _, o := range l.Officers {
+		v.Names[o.OfficerID] = o.Name
+	}
+	var rows []coverage.LedgerRow
+	q := strings.ToLower(ls.Q)
+	for _, r := range l.Households {
+		if r.Exempted && !r.Final {
+			v.Exemptions = append(v.Exemptions, r)
+		}
+		switch {
+		case v.Show == "missing" && r.Settled(), v.Show == "exempted" && !r.Exempted:
+			continue
+		}
+		if q != "" && !strings.HasPrefix(strings.ToLower(r.HouseholdNo), q) && !strings.Contains(strings.ToLower(r.HeadName), q) {
+			continue
+		}
+		rows = append(rows, r)
+	}
+	sortLedger(rows, ls.Sort, ls.Desc, v.Names)
+	v.Rows, v.Pager = pageOf(rows, ls.Page), ls.pager(int64(len(rows)))
+	if v.IsOutlet {
+		so, err := cs.d.Coverage.Signoffs(ctx, a, coverage.SignoffsRequest{Month: l.Month, OrgID: l.Scope.ID})
+		if err != nil {
+			cs.fail(c, err)
+			return
+		}
+		v.Signoffs = so
+		for _, s := range so {
+			if s.Current {
+				v.CurrentID = s.ID
+			}
+		}
+	}
+	cs.render(c, http.StatusOK, "coverage", cs.page(c, "coverage", "nav.coverage", v))
+}
+
+func sortLedger(rows []coverage.LedgerRow, key string, desc bool, names map[string]string) {
+	slices.SortStableFunc(rows, func(a, b coverage.LedgerRow) int {
+		var r int
+		switch key {
+		case "head_name":
+			r = cmp.Compare(a.HeadName, b.HeadName)
+		case "village":
+			r = cmp.Compare(a.Township+a.Village, b.Township+b.Village)
+		case "officer":
+			r = cmp.Compare(names[a.OfficerID], names[b.OfficerID])
+		case "outcome":
+			r = cmp.Compare(string(a.Outcome), string(b.Outcome))
+		case "visits":
+			r = cmp.Compare(a.Visits, b.Visits)
+		}
+		if r == 0 {
+			r = cmp.Compare(a.HouseholdNo, b.HouseholdNo)
+		}
+		if desc {
+			return -r
+		}
+		return r
+	})
+}
+
+// back returns to the page a form was posted from, with a flash key.
+func back(c *gin.Context, fallback, ok string) {
+	target := fallback
+	if r := c.PostForm("back"); r != "" {
+		target = safeNext(r)
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		u = &url.URL{Path: fallback}
+	}
+	q := u.Query()
+	q.Set("ok", ok)
+	u.RawQuery = q.Encode()
+	c.Redirect(http.StatusSeeOther, u.String())
+}
+
+func (cs *Console) exemptSubmit(c *gin.Context) {
+	_, err := cs.d.Coverage.Exempt(c.Request.Context(), actor(c), coverage.ExemptionRequest{
+		HouseholdID: c.PostForm("household_id"), Month: c.PostForm("month"), Reason: c.PostForm("reason"),
+	})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	back(c, Base+"/coverage", "cov.ok.exempted")
+}
+
+func (cs *Console) signoffSubmit(c *gin.Context) {
+	_, err := cs.d.Coverage.SignOff(c.Request.Context(), actor(c), coverage.SignoffRequest{
+		OutletID: c.PostForm("outlet_id"), Month: c.PostForm("month"), Note: c.PostForm("note"),
+		SupersedesID: c.PostForm("supersedes_id"),
+	})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	back(c, Base+"/coverage", "cov.ok.signed")
+}
+
+// --- Visit review -----------------------------------------------------------
+
+var reviewSorts = map[string]string{"visited_at": "", "household_no": "", "officer": "", "flags": ""}
+
+var reviewStatuses = []string{store.ReviewFlagged, store.ReviewRecorded, store.ReviewCorrected, store.ReviewHasIssues, store.ReviewConfirmed, store.ReviewAll}
+
+type reviewView struct {
+	Month     string
+	Org       string
+	Orgs      []orgChoice
+	Status    string
+	Statuses  []string
+	List      listState
+	Rows      []coverage.ReviewItem
+	Pager     pager
+	Truncated bool
+	MayReview bool
+	Back      string
+	Spot      *coverage.SpotChecks
+}
+
+// maxQueue caps how much of a queue one page view reads; a queue longer
+// than this is worked through with filters.
+const maxQueue = 5000
+
+func (cs *Console) reviewsPage(c *gin.Context) {
+	ctx, a := c.Request.Context(), actor(c)
+	orgs, units, err := cs.orgChoices(ctx, a)
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	ls := parseList(c, reviewSorts, "visited_at", true, "month", "org", "status", "tab")
+	v := reviewView{Month: ls.Filter("month"), Org: scopeParam(c, a, units), Orgs: orgs, Status: ls.Filter("status"),
+		Statuses: reviewStatuses, List: ls, MayReview: may(a, "coverage.review"), Back: c.Request.URL.RequestURI()}
+	if v.Status == "" {
+		v.Status = store.ReviewFlagged
+	}
+	if ls.Filter("tab") == "spot" {
+		month := v.Month
+		if month == "" {
+			month = cs.currentMonth()
+		}
+		sc, err := cs.d.Coverage.SpotChecks(ctx, a, coverage.SpotCheckRequest{Month: month, OrgID: v.Org})
+		if err != nil {
+			cs.fail(c, err)
+			return
+		}
+		v.Month, v.Spot = sc.Month, &sc
+		cs.render(c, http.StatusOK, "reviews", cs.page(c, "reviews", "nav.reviews", v))
+		return
+	}
+	var all []coverage.ReviewItem
+	for offset := 0; ; offset += coverage.MaxReviewLimit {
+		p, err := cs.d.Coverage.Review(ctx, a, coverage.ReviewRequest{
+			Status: v.Status, Month: v.Month, OrgID: v.Org,
+			Limit: strconv.Itoa(coverage.MaxReviewLimit), Offset: strconv.Itoa(offset),
+		})
+		if err != nil {
+			cs.fail(c, err)
+			return
+		}
+		all = append(all, p.Visits...)
+		if !p.HasMore {
+			break
+		}
+		if len(all) >= maxQueue {
+			v.Truncated = true
+			break
+		}
+	}
+	q := strings.ToLower(ls.Q)
+	rows := all[:0:0]
+	for _, r := range all {
+		if q != "" && !strings.HasPrefix(strings.ToLower(r.HouseholdNo), q) && !strings.Contains(strings.ToLower(r.HeadName), q) {
+			continue
+		}
+		rows = append(rows, r)
+	}
+	slices.SortStableFunc(rows, func(x, y coverage.ReviewItem) int {
+		var r int
+		switch ls.Sort {
+		case "household_no":
+			r = cmp.Compare(x.HouseholdNo, y.HouseholdNo)
+		case "officer":
+			r = cmp.Compare(x.OfficerName, y.OfficerName)
+		case "flags":
+			r = cmp.Compare(len(x.Flags), len(y.Flags))
+		default:
+			r = x.VisitedAt.Compare(y.VisitedAt)
+		}
+		if r == 0 {
+			r = cmp.Compare(x.ID, y.ID)
+		}
+		if ls.Desc {
+			return -r
+		}
+		return r
+	})
+	v.Rows, v.Pager = pageOf(rows, ls.Page), ls.pager(int64(len(rows)))
+	cs.render(c, http.StatusOK, "reviews", cs.page(c, "reviews", "nav.reviews", v))
+}
+
+func (cs *Console) reviewConfirm(c *gin.Context) {
+	res, err := cs.d.Coverage.Confirm(c.Request.Context(), actor(c), c.Param("id"), coverage.ConfirmRequest{Note: c.PostForm("note")})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	ok := "rev.ok.confirmed"
+	if res.AlreadyConfirmed {
+		ok = "rev.ok.already"
+	}
+	back(c, Base+"/reviews", ok)
+}
+
+func (cs *Console) reviewIssues(c *gin.Context) {
+	_, err := cs.d.Coverage.MarkIssues(c.Request.Context(), actor(c), c.Param("id"), coverage.IssuesRequest{
+		Kind: c.PostForm("kind"), Reason: c.PostForm("reason"),
+	})
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
+	back(c, Base+"/reviews", "rev.ok.issues")
+}
