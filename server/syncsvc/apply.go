@@ -13,6 +13,10 @@ import (
 func (b *batch) judge(oc *outcome) {
 	if oc.c == nil { // failed Check in load
 		b.noteFailedCreate(oc)
+		if oc.m.Op != syncproto.OpCreate {
+			// currentJSON shows the record only if the officer may see it.
+			oc.entity, oc.id, oc.current = oc.m.Entity, oc.m.EntityID, true
+		}
 		return
 	}
 	m := oc.m

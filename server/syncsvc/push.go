@@ -328,6 +328,11 @@ func (b *batch) load(fresh []*outcome) error {
 		c, rej := Check(oc.m)
 		if rej != nil {
 			oc.status, oc.rej, oc.rule = syncproto.StatusRejected, rej, RuleValidation
+			// Load the record anyway, so the verdict can carry the server's
+			// version of it when the officer may see it.
+			if _, known := rulesByEntity[oc.m.Entity]; known && safeID.MatchString(oc.m.EntityID) {
+				add(oc.m.Entity, oc.m.EntityID)
+			}
 			continue
 		}
 		oc.c = c
