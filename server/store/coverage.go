@@ -3,9 +3,11 @@ package store
 import (
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 
 	"gorm.io/gorm"
@@ -147,6 +149,41 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 	if s.Kind != "officer" && s.Kind != KindBranch && len(s.UnitIDs) == 0 {
 		return nil, nil
 	}
+	rows, err := coverageLedgerQuery(g, a, s, month, from, to).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("coverage ledger: %w", err)
+	}
+	defer rows.Close()
+	// Scanned by hand: a county's ledger is tens of thousands of rows, and
+	// reflection per row would cost more than the query.
+	var out []LedgerFacts
+	for rows.Next() {
+		var f LedgerFacts
+		var reason sql.NullString
+		if err := rows.Scan(&f.HouseholdID, &f.HouseholdNo, &f.HeadName, &f.Township, &f.Village, &f.OutletID, &f.OfficerID,
+			&f.RiskEliminated, &f.Visited, &f.Refused, &f.Absent, &f.Moved, &f.Needs, &reason); err != nil {
+			return nil, fmt.Errorf("coverage ledger: %w", err)
+		}
+		if reason.Valid {
+			f.ExemptionReason = &reason.String
+		}
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("coverage ledger: %w", err)
+	}
+	// Sorted here rather than in SQL: a sort of wide rows spills to disk in
+	// Postgres' default work_mem, a sort of structs in Go does not.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].OfficerID != out[j].OfficerID {
+			return out[i].OfficerID < out[j].OfficerID
+		}
+		return out[i].HouseholdNo < out[j].HouseholdNo
+	})
+	return out, nil
+}
+
+func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, from, to time.Time) *gorm.DB {
 	inScope, inArgs := s.householdScopeSQL("hs")
 	sub := "SELECT hs.id FROM households hs WHERE " + inScope + " AND hs.list_status = 'active'"
 	visits := `LEFT JOIN (
@@ -183,12 +220,7 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 		Joins("LEFT JOIN coverage_exemptions e ON e.branch_id = h.branch_id AND e.household_id = h.id AND e.month = ?", month).
 		Where(where, wArgs...).
 		Where("h.list_status = ?", ListActive)
-	q = a.ScopeHouseholds(q, "h")
-	var out []LedgerFacts
-	if err := q.Order("officer_id, h.household_no").Scan(&out).Error; err != nil {
-		return nil, fmt.Errorf("coverage ledger: %w", err)
-	}
-	return out, nil
+	return a.ScopeHouseholds(q, "h")
 }
 
 // UserNames maps user ids to username and display name, for labelling
