@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
 	"github.com/doorstep-dev/doorstep/server/testenv"
@@ -32,6 +33,8 @@ type world struct {
 
 func newWorld(t *testing.T, db *store.DB, opts ...testenv.Option) *world {
 	t.Helper()
+	// No scheduled report closing in the background of sync tests.
+	opts = append([]testenv.Option{testenv.WithConfig(func(c *config.Config) { c.ReportClose = "off" })}, opts...)
 	env := testenv.New(t, db, opts...)
 	ctx := context.Background()
 	hh1, err := db.CreateSimHouseholds(ctx, testenv.Officer1, "E2E1", 4)
