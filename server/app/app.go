@@ -72,7 +72,7 @@ func Build(cfg config.Config, db *store.DB, sec *secrets.Secrets, log *slog.Logg
 	if err != nil {
 		return nil, fmt.Errorf("build sync: %w", err)
 	}
-	a.Sync = syncsvc.New(db, syncsvc.Options{Log: log, PII: phones})
+	a.Sync = syncsvc.New(db, syncsvc.Options{Log: log, PII: phones, OnVisitsApplied: a.Coverage.VisitsApplied})
 	a.Registry = registry.New(db, sec, registry.Options{Log: log})
 	a.Report, err = report.New(db, report.Options{
 		Loc: cfg.Location(), Log: log, Close: cfg.ReportClose, RestateAfter: cfg.ReportRestateAfter,

@@ -19,6 +19,19 @@ func (b *batch) commit(req syncproto.PushRequest, ocs []*outcome) ([]syncproto.M
 	if err := b.writeRecords(); err != nil {
 		return nil, err
 	}
+	if hook := b.s.opts.OnVisitsApplied; hook != nil {
+		var ids []string
+		for _, t := range b.touched {
+			if t.entity == syncproto.EntityVisit {
+				ids = append(ids, t.id)
+			}
+		}
+		if len(ids) > 0 {
+			if err := hook(b.tx, b.a.BranchID, ids); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cache := map[string]json.RawMessage{}
 	results := make([]syncproto.MutationResult, len(ocs))
 	var logRows []store.DeviceMutation

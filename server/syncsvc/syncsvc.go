@@ -26,6 +26,11 @@ type Options struct {
 	// edits are rejected; it also keys the pull-cursor MAC, so every
 	// instance sharing a database must share the secrets file.
 	PII *pii.Codec
+	// OnVisitsApplied runs inside the push transaction, after the batch's
+	// records are written, with the ids of the visits the push created or
+	// changed (coverage flags them and reopens corrected ones). An error
+	// rolls the push back.
+	OnVisitsApplied func(tx *store.Tx, branchID string, visitIDs []string) error
 }
 
 // Service is the sync service.
