@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -117,6 +118,13 @@ func jsonError(err error) error {
 			With("field", field).With("expected", typ.Type.String())
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return apperr.New(syncproto.CodeInvalidRequest, "JSON 不完整", "truncated JSON")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if uerr != nil {
+			name = strings.TrimPrefix(err.Error(), "json: unknown field ")
+		}
+		name = printable(name)
+		return apperr.New(syncproto.CodeInvalidRequest, "未知字段 "+name, "unknown field "+name).With("field", name)
 	default:
 		msg := err.Error()
 		if len(msg) > 200 {

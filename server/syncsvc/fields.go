@@ -38,7 +38,10 @@ type checked struct {
 
 func (c *checked) has(f string) bool { _, ok := c.fields[f]; return ok }
 
-var safeID = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$`)
+var (
+	safeID   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$`)
+	safeName = regexp.MustCompile(`^[0-9A-Za-z_][0-9A-Za-z_.-]{0,63}$`)
+)
 
 // isUUID accepts the canonical 36-character form only, so that the device
 // and the server always spell an id the same way.
@@ -239,7 +242,7 @@ func printable(s string) string {
 	if len(s) > 64 {
 		s = s[:64]
 	}
-	if safeID.MatchString(s) || s == "" {
+	if safeName.MatchString(s) || s == "" {
 		return s
 	}
 	return strconv.QuoteToASCII(s)
