@@ -59,18 +59,21 @@ type Summary struct {
 	// New households whose village maps to no outlet.
 	NoOutlet int `json:"no_outlet"`
 	// Rows left out because the branch does not serve their county, by county.
-	OtherCounties    map[string]int `json:"other_counties"`
-	OtherCountyRows  int            `json:"other_county_rows"`
-	Errors           int            `json:"errors"`     // problems that block the commit
-	ErrorRows        int            `json:"error_rows"` // rows with at least one
-	Warnings         int            `json:"warnings"`
-	CountiesInFile   []string       `json:"counties_in_file"` // served counties the file covers; removals are limited to them
-	BaseVersion      int            `json:"base_version"`
-	Committable      bool           `json:"committable"`
-	ChangeCount      int            `json:"change_count"`
-	ParseMillis      int64          `json:"parse_ms"`
-	CompareMillis    int64          `json:"compare_ms"`
-	ProblemsTruncate bool           `json:"problems_truncated,omitempty"`
+	OtherCounties   map[string]int `json:"other_counties"`
+	OtherCountyRows int            `json:"other_county_rows"`
+	// Problems found in rows of counties the branch does not serve; reported
+	// as warnings, they do not block the commit.
+	OtherCountyErrors int      `json:"other_county_errors"`
+	Errors            int      `json:"errors"`     // problems that block the commit
+	ErrorRows         int      `json:"error_rows"` // rows with at least one
+	Warnings          int      `json:"warnings"`
+	CountiesInFile    []string `json:"counties_in_file"` // served counties the file covers; removals are limited to them
+	BaseVersion       int      `json:"base_version"`
+	Committable       bool     `json:"committable"`
+	ChangeCount       int      `json:"change_count"`
+	ParseMillis       int64    `json:"parse_ms"`
+	CompareMillis     int64    `json:"compare_ms"`
+	ProblemsTruncate  bool     `json:"problems_truncated,omitempty"`
 }
 
 // Preview is a stored dry run, or the committed snapshot it became.
@@ -97,6 +100,13 @@ type DryRun struct {
 	sha      string
 	fileName string
 }
+
+// IsWarning reports whether Problems[i] is a warning, which does not block
+// the commit.
+func (d *DryRun) IsWarning(i int) bool { return d.warnSev[i] }
+
+// FileName is the uploaded file's name.
+func (d *DryRun) FileName() string { return d.fileName }
 
 // Committable reports whether the dry run may be applied: no row errors.
 func (d *DryRun) Committable() bool { return d.Summary.Errors == 0 }
@@ -185,17 +195,38 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 	for i := range state {
 		byNo[state[i].HouseholdNo] = &state[i]
 	}
+	// Row errors block the commit, except in rows of counties the branch
+	// does not serve: those rows are left out anyway, and the branch cannot
+	// fix another county's data. They stay in the report, as warnings. A
+	// county counts as another county only if the file itself shows it to
+	// be one (valid rows name it); an unreadable or garbage county cell is an
+	// error like any other.
+	fileCounties := map[string]bool{}
+	for i := range res.Rows {
+		fileCounties[res.Rows[i].County] = true
+	}
 	problems := make([]importfile.Problem, 0, len(res.Problems))
 	warn := make([]bool, 0, len(res.Problems))
+	errLines, otherLines := map[int]bool{}, map[int]string{}
 	for _, p := range res.Problems {
+		_, served := ix.Serves(p.County)
+		other := p.County != "" && !served && fileCounties[p.County]
 		problems = append(problems, p)
-		warn = append(warn, false)
+		warn = append(warn, other)
+		if other {
+			otherLines[p.Line] = p.County
+			sum.Warnings++
+			sum.OtherCountyErrors++
+		} else {
+			errLines[p.Line] = true
+			sum.Errors++
+		}
 	}
-	errLines := map[int]bool{}
-	for _, p := range res.Problems {
-		errLines[p.Line] = true
+	for _, c := range otherLines {
+		sum.OtherCounties[c]++
+		sum.OtherCountyRows++
 	}
-	sum.Errors, sum.ErrorRows = len(res.Problems), len(errLines)
+	sum.ErrorRows = len(errLines)
 	addWarn := func(p importfile.Problem) {
 		problems = append(problems, p)
 		warn = append(warn, true)
@@ -536,17 +567,33 @@ func (s *Service) ImportItems(ctx context.Context, a store.Actor, id, kind strin
 	return out, total, nil
 }
 
-// ImportProblems returns a preview's errors and warnings for the report.
-func (s *Service) ImportProblems(ctx context.Context, a store.Actor, id string) ([]importfile.Problem, error) {
+// Problem is a finding of a dry run with its severity: errors block the
+// commit, warnings do not.
+type Problem struct {
+	importfile.Problem
+	Severity string // store.SeverityError or store.SeverityWarning
+}
+
+// ImportProblems returns a preview's errors and warnings in row order.
+func (s *Service) ImportProblems(ctx context.Context, a store.Actor, id string) ([]Problem, error) {
 	ps, err := s.db.ImportProblems(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]importfile.Problem, len(ps))
+	out := make([]Problem, len(ps))
 	for i, p := range ps {
-		out[i] = importfile.Problem{Line: p.Line, Column: p.Col, Code: p.Code, Message: p.Message, MessageEN: p.MessageEN}
+		out[i] = Problem{Problem: importfile.Problem{Line: p.Line, Column: p.Col, Code: p.Code, Message: p.Message, MessageEN: p.MessageEN}, Severity: p.Severity}
 	}
 	return out, nil
+}
+
+// ReportRows strips the severities for importfile's report writers.
+func ReportRows(ps []Problem) []importfile.Problem {
+	out := make([]importfile.Problem, len(ps))
+	for i, p := range ps {
+		out[i] = p.Problem
+	}
+	return out
 }
 
 // Apply is the command line's import: a dry run and, when commit is set and

@@ -268,16 +268,22 @@ func TestFileWithErrorsIsNotCommitted(t *testing.T) {
 	dbtestDialects(t, func(t *testing.T, w *world) {
 		ctx := context.Background()
 		p := w.preview(t, w.manager, "oct.csv", readSample(t, "monitoring-list-2026-10.csv"))
-		if p.Summary.Errors != 41 || p.Summary.Committable {
-			t.Fatalf("summary = %+v; want the 41 problems of the sample", p.Summary)
+		// Of the sample's 41 problems, 16 are in the branch's counties and
+		// block the commit; the other 25 are in counties it does not serve.
+		if p.Summary.Errors != 16 || p.Summary.OtherCountyErrors != 25 || p.Summary.Committable {
+			t.Fatalf("summary = %+v; want 16 blocking errors and 25 in other counties", p.Summary)
 		}
 		probs, err := w.svc.ImportProblems(ctx, w.manager, p.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		codes := map[string]int{}
+		codes, sev := map[string]int{}, map[string]int{}
 		for _, q := range probs {
 			codes[q.Code]++
+			sev[q.Severity]++
+		}
+		if sev["error"] != 16 {
+			t.Errorf("stored severities = %v", sev)
 		}
 		for code, want := range map[string]int{"id_checksum": 9, "id_scientific_notation": 4, "unknown_category": 9, "missing_value": 9, "duplicate_household_no": 10} {
 			if codes[code] != want {
@@ -295,7 +301,40 @@ func TestFileWithErrorsIsNotCommitted(t *testing.T) {
 		if after := w.tableCounts(t); !maps.Equal(before, after) {
 			t.Fatalf("a refused commit wrote:\nbefore %v\nafter  %v", before, after)
 		}
+
+		// Fixing only the branch's own rows is enough: the other counties'
+		// problems are theirs, reported but not blocking.
+		own := dropLines(t, readSample(t, "monitoring-list-2026-10.csv"), func(p importfile.Problem) bool {
+			return p.County == "巫溪县" || p.County == "奉节县" || p.County == "秀山土家族苗族自治县" || p.County == ""
+		})
+		p2 := w.preview(t, w.manager, "oct-own-fixed.csv", own)
+		if p2.Summary.Errors != 0 || p2.Summary.OtherCountyErrors == 0 || !p2.Summary.Committable { // 23: a duplicate pair spanned counties
+			t.Fatalf("own rows fixed: %+v", p2.Summary)
+		}
+		w.commit(t, w.manager, p2.ID)
 	})
+}
+
+// dropLines removes the rows whose problems match.
+func dropLines(t *testing.T, data []byte, match func(importfile.Problem) bool) []byte {
+	t.Helper()
+	res, err := importfile.Parse(bytes.NewReader(data), importfile.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := map[int]bool{}
+	for _, p := range res.Problems {
+		if match(p) {
+			bad[p.Line] = true
+		}
+	}
+	var b strings.Builder
+	for i, l := range strings.SplitAfter(string(data), "\n") {
+		if !bad[i+1] {
+			b.WriteString(l)
+		}
+	}
+	return []byte(b.String())
 }
 
 // A preview computed before another commit is stale and refused.

@@ -245,9 +245,9 @@ type AreaInput struct {
 
 // AreaChangeResult says what replacing the mapping did.
 type AreaChangeResult struct {
-	Areas    int // mappings stored
-	Moved    int // active households now served by another outlet
-	Assigned int // active households that had no outlet and now have one
+	Areas    int `json:"areas"`    // mappings stored
+	Moved    int `json:"moved"`    // active households now served by another outlet
+	Assigned int `json:"assigned"` // active households that had no outlet and now have one
 }
 
 // ReplaceServiceAreas replaces a branch's whole township/village → outlet

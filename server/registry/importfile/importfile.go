@@ -34,6 +34,11 @@ type Problem struct {
 	Code      string // stable machine code, see the Code constants
 	Message   string // Simplified Chinese
 	MessageEN string
+	// County is the row's county cell as written, when it could be read, so
+	// that a caller can tell which county a rejected row belongs to (for
+	// instance, to leave out rows of counties it does not serve); "" when
+	// unknown. Not part of the report.
+	County string `json:"-"`
 }
 
 // Options bounds the work Parse may do. Zero values take the defaults.

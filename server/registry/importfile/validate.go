@@ -64,10 +64,11 @@ type validator struct {
 	dupHN    map[string][]hnSeen // every row, for numbers seen more than once
 
 	// per row
-	line int
-	bad  bool
-	val  [numColumns]string // trimmed cell text
-	ok   [numColumns]bool   // column present and cell readable
+	line   int
+	bad    bool
+	county string             // the row's county cell, trimmed, when readable
+	val    [numColumns]string // trimmed cell text
+	ok     [numColumns]bool   // column present and cell readable
 }
 
 // present reports whether column c has a value to check, reporting a
@@ -90,8 +91,9 @@ func (v *validator) present(c column) bool {
 const rowChunk = 4096
 
 type hnSeen struct {
-	line int
-	row  int // index in rows, -1 if the row already had problems
+	line   int
+	row    int    // index in rows, -1 if the row already had problems
+	county string // the row's county, for Problem.County
 }
 
 func newValidator(h header, opts Options) *validator {
@@ -121,13 +123,17 @@ func (v *validator) add(col column, code, zh, en string) {
 	if col >= 0 {
 		name = columnSpecs[col].name
 	}
-	v.problems = append(v.problems, Problem{Line: v.line, Column: name, Code: code, Message: zh, MessageEN: en})
+	v.problems = append(v.problems, Problem{Line: v.line, Column: name, Code: code, Message: zh, MessageEN: en, County: v.county})
 	v.bad = true
 }
 
 // row validates one non-blank record.
 func (v *validator) row(rec record) {
 	v.line, v.bad = rec.line, false
+	v.county = ""
+	if i := v.h.idx[colCounty]; i >= 0 && i < len(rec.cells) && !rec.cells[i].tooBig && utf8.ValidString(rec.cells[i].v) {
+		v.county = trimSpace(rec.cells[i].v)
+	}
 
 	// Gather the cells; an oversized or garbled cell is reported once here
 	// and then treated as unusable (v.ok false) by the checks below.
@@ -241,7 +247,7 @@ func (v *validator) row(rec record) {
 		v.rowBad = append(v.rowBad, false)
 	}
 	if r.HouseholdNo != "" {
-		seen := hnSeen{line: rec.line, row: idx}
+		seen := hnSeen{line: rec.line, row: idx, county: v.county}
 		switch first, dup := v.firstHN[r.HouseholdNo]; {
 		case !dup:
 			v.firstHN[r.HouseholdNo] = seen
@@ -264,7 +270,7 @@ func (v *validator) finish() ([]Row, []Problem) {
 					others = append(others, strconv.Itoa(o.line))
 				}
 			}
-			v.line = s.line
+			v.line, v.county = s.line, s.county
 			v.add(colHouseholdNo, CodeDuplicateHousehold,
 				fmt.Sprintf("户编号 %s 在文件中重复出现（另见第 %s 行），这几行都不会导入，请核实后只保留一行", hn, strings.Join(others, "、")),
 				fmt.Sprintf("household number %s appears more than once (also row %s); none of these rows is imported, keep only one", hn, strings.Join(others, ", ")))
