@@ -23,7 +23,7 @@ func TestSimProvisionsAndConverges(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	env := testenv.New(t, db)
+	env := testenv.New(t, db, noReportSchedule)
 	home := filepath.Join(t.TempDir(), "sim")
 	args := []string{"sim", "--server", env.URL, "--provision", "--database-url", url, "--devices", "12", "--officers", "6",
 		"--households-per-officer", "3", "--rounds", "2", "--edits", "3", "--home", home, "--clock-skew", "48h", "--progress-every", "50ms"}
@@ -56,7 +56,7 @@ func TestSimProvisionsAndConverges(t *testing.T) {
 func TestSimWithExistingUsers(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		env := testenv.New(t, db)
+		env := testenv.New(t, db, noReportSchedule)
 		for _, u := range []string{testenv.Officer1, testenv.Officer2, testenv.Officer3} {
 			if _, err := db.CreateSimHouseholds(ctx, u, "S"+u, 2); err != nil {
 				t.Fatal(err)
