@@ -10,6 +10,8 @@ import (
 
 	mobiledocs "github.com/doorstep-dev/doorstep/mobile-api-docs"
 	"github.com/doorstep-dev/doorstep/server/apitest"
+	"github.com/doorstep-dev/doorstep/server/config"
+	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
 	"github.com/doorstep-dev/doorstep/server/testenv"
 )
@@ -52,7 +54,7 @@ func docPaths() []string {
 // that exist.
 func TestDocsServedOffline(t *testing.T) {
 	// The pages do not depend on the database; one dialect is enough.
-	env := testenv.New(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
+	env := newEnv(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
 	pages := map[string][]byte{}
 	for _, p := range docPaths() {
 		resp, body := get(t, env, p)
@@ -146,7 +148,7 @@ func TestDocsServedOffline(t *testing.T) {
 }
 
 func TestSpecServedRaw(t *testing.T) {
-	env := testenv.New(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
+	env := newEnv(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
 	resp, body := get(t, env, "/openapi.yaml")
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d", resp.StatusCode)
@@ -163,7 +165,7 @@ func TestSpecServedRaw(t *testing.T) {
 }
 
 func TestDocsUnknownPage(t *testing.T) {
-	env := testenv.New(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
+	env := newEnv(t, dbtest.NewSQLite(t), testenv.WithoutSeed())
 	for _, p := range []string{"/docs/no-such-guide", "/docs/..%2f..%2fgo.mod", "/docs/embed.go"} {
 		resp, body := get(t, env, p)
 		if resp.StatusCode != http.StatusNotFound {
@@ -179,4 +181,12 @@ func TestDocsUnknownPage(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte("<title>The sync protocol")) {
 		t.Errorf("GET /docs/sync-protocol.md: %d", resp.StatusCode)
 	}
+}
+
+// newEnv starts the real server with the monthly report schedule off: these
+// tests look at the API, and a background close would only add noise.
+func newEnv(t *testing.T, db *store.DB, opts ...testenv.Option) *testenv.Env {
+	t.Helper()
+	opts = append(opts, testenv.WithConfig(func(c *config.Config) { c.ReportClose = "off" }))
+	return testenv.New(t, db, opts...)
 }
