@@ -304,4 +304,3 @@ func (c *contract) sessions() {
 	c.wantError(http.StatusUnauthorized, "device_revoked", "POST", refresh, "", syncproto.RefreshRequest{RefreshToken: phone.RefreshToken}, nil)
 	c.wantError(http.StatusNotFound, "not_found", "POST", "/api/v1/devices/"+uuid.NewString()+"/revoke", sup, nil, nil)
 }
-
