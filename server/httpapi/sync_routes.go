@@ -9,20 +9,21 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
+	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
 // syncRoutes: push, pull, conflicts and the bank's loan decisions. Owned by
-// the sync work. Push and pull need the Doorstep-Protocol header; who may
-// call what is decided in syncsvc (officers sync; staff list conflicts and
-// decide loans).
+// the sync work. Push and pull need the Doorstep-Protocol header. Roles are
+// refused here before any body is read (officers sync; staff list conflicts
+// and decide loans); syncsvc checks again and decides reach.
 func (s *Server) syncRoutes(api *gin.RouterGroup) {
-	sync := api.Group("/sync", s.requireProtocol)
+	sync := api.Group("/sync", s.requireProtocol, s.requireRole(store.RoleOfficer))
 	sync.POST("/push", s.syncPush)
 	sync.POST("/pull", s.syncPull)
-	api.GET("/conflicts", s.listConflicts)
-	api.POST("/loans/:id/decision", s.decideLoan)
+	api.GET("/conflicts", s.requireRole(store.RoleSupervisor, store.RoleBranchManager, store.RoleAdmin), s.listConflicts)
+	api.POST("/loans/:id/decision", s.requireRole(store.RoleSupervisor, store.RoleBranchManager), s.decideLoan)
 }
 
 // readBody reads the (already capped) request body.
