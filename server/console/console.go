@@ -29,6 +29,7 @@ import (
 	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/registry"
+	"github.com/doorstep-dev/doorstep/server/report"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/syncsvc"
 )
@@ -45,6 +46,7 @@ type Deps struct {
 	Sync     *syncsvc.Service
 	Registry *registry.Service
 	Coverage *coverage.Service
+	Report   *report.Service
 
 	// RequestID returns the request id the HTTP layer assigned.
 	RequestID func(c *gin.Context) string
@@ -135,6 +137,9 @@ func (cs *Console) Mount(g *gin.RouterGroup) {
 	in.GET("/imports", cs.importsPage)
 	in.GET("/assignments", cs.assignmentsPage)
 	in.GET("/reports", cs.reportsPage)
+	in.POST("/reports/:month/close", cs.reportClose)
+	in.GET("/reports/:month/versions/:version/diff", cs.reportDiff)
+	in.GET("/reports/:month/versions/:version/files/:format", cs.reportFile)
 	in.GET("/devices", cs.devicesPage)
 	in.POST("/devices/:id/revoke", cs.deviceRevoke)
 	in.GET("/audit", cs.auditPage)

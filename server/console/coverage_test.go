@@ -31,6 +31,12 @@ type bank struct {
 
 func newBank(t *testing.T, env *testenv.Env) *bank {
 	t.Helper()
+	return newBankAt(t, env, store.Now())
+}
+
+// newBankAt is newBank with the visits made at a given time.
+func newBankAt(t *testing.T, env *testenv.Env, now time.Time) *bank {
+	t.Helper()
 	db := env.DB
 	b := &bank{env: env}
 	b.own1 = addHousehold(t, db, "XS-01", testenv.Officer1, "500241001", "张三")
@@ -39,7 +45,6 @@ func newBank(t *testing.T, env *testenv.Env) *bank {
 	b.sameCounty = addHousehold(t, db, "XS-02", "", "500241101", "赵六")
 	b.otherCounty = addHousehold(t, db, "WX-01", testenv.Officer3, "500238001", "钱七")
 	b.otherBranch = addHousehold(t, db, "HB-ES-01", testenv.OtherBranchOfficer, "422801001", "孙八")
-	now := store.Now()
 	b.visit1 = addVisit(t, db, b.own1, testenv.Officer1, now, "家中有两头猪")
 	b.visit2 = addVisit(t, db, b.own2, testenv.Officer1, now, "外出务工")
 	b.visitOther = addVisit(t, db, b.otherCounty, testenv.Officer3, now, "在家")

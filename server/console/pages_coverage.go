@@ -18,7 +18,7 @@ import (
 
 // orgChoice is an org unit in the actor's reach, for the scope selector.
 type orgChoice struct {
-	ID, Label, Kind string
+	ID, Code, Label, Kind string
 }
 
 func (cs *Console) orgChoices(ctx context.Context, a store.Actor) ([]orgChoice, []store.OrgUnit, error) {
@@ -35,7 +35,7 @@ func (cs *Console) orgChoices(ctx context.Context, a store.Actor) ([]orgChoice, 
 		case store.KindOutlet:
 			indent = "　　"
 		}
-		out = append(out, orgChoice{ID: u.ID, Label: indent + u.Name, Kind: u.Kind})
+		out = append(out, orgChoice{ID: u.ID, Code: u.Code, Label: indent + u.Name, Kind: u.Kind})
 	}
 	return out, units, nil
 }

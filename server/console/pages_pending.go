@@ -23,9 +23,6 @@ func (cs *Console) importsPage(c *gin.Context) {
 func (cs *Console) assignmentsPage(c *gin.Context) {
 	cs.pending("assignments", "nav.assignments", "registry")(c)
 }
-func (cs *Console) reportsPage(c *gin.Context) {
-	cs.pending("reports", "nav.reports", "report")(c)
-}
 
 func (cs *Console) householdReveal(c *gin.Context) {
 	cs.renderError(c, http.StatusNotImplemented, msgUnavailable)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
 	"github.com/doorstep-dev/doorstep/server/coverage"
+	"github.com/doorstep-dev/doorstep/server/report"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -33,13 +34,7 @@ type pageSet struct {
 }
 
 var funcs = template.FuncMap{
-	"yuan": func(fen int64) string {
-		sign := ""
-		if fen < 0 {
-			sign, fen = "-", -fen
-		}
-		return fmt.Sprintf("%s%s.%02d", sign, groupThousands(fen/100), fen%100)
-	},
+	"yuan": yuan,
 	"pct": func(part, whole int64) string {
 		if whole == 0 {
 			return "—"
@@ -94,6 +89,22 @@ var funcs = template.FuncMap{
 		d, _ := v.Data.(reviewView)
 		return visitCardView{L: v.Lang, V: it, CSRF: v.CSRF, Back: d.Back, May: d.MayReview, view: v}
 	},
+	"upper": strings.ToUpper,
+	"figLabel": func(l lang, f report.FigureInfo) string {
+		if l.EN() {
+			return f.LabelEN
+		}
+		return f.LabelZH
+	},
+	"figValue": func(f report.FigureInfo, v float64) string {
+		switch f.Unit {
+		case store.UnitFen:
+			return "¥" + yuan(int64(v))
+		case store.UnitRate:
+			return strconv.FormatFloat(v*100, 'f', 1, 64) + "%"
+		}
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	},
 	"mul100": func(f float64) float64 { return f * 100 },
 	"derefF": func(f *float64) float64 {
 		if f == nil {
@@ -101,8 +112,10 @@ var funcs = template.FuncMap{
 		}
 		return *f
 	},
-	"evShown": func(k string) bool {
-		return !strings.HasSuffix(k, "_id") && !strings.HasSuffix(k, "_lat") && !strings.HasSuffix(k, "_lng")
+	// Evidence is shown without ids and raw coordinates, which say nothing
+	// to a person; a missing value is left out.
+	"evShown": func(k string, v any) bool {
+		return v != nil && !strings.HasSuffix(k, "_id") && !strings.HasSuffix(k, "lat") && !strings.HasSuffix(k, "lng")
 	},
 	"showURL": func(s listState, show string) string {
 		return s.url(func(v url.Values) {
@@ -116,6 +129,15 @@ var funcs = template.FuncMap{
 			What string
 		}{l, what}
 	},
+}
+
+// yuan shows integer fen as yuan with two decimals and thousands separators.
+func yuan(fen int64) string {
+	sign := ""
+	if fen < 0 {
+		sign, fen = "-", -fen
+	}
+	return fmt.Sprintf("%s%s.%02d", sign, groupThousands(fen/100), fen%100)
 }
 
 func groupThousands(n int64) string {
@@ -214,6 +236,21 @@ func (v view) Time(t any) string {
 		loc = time.UTC
 	}
 	return tt.In(loc).Format("2006-01-02 15:04")
+}
+
+// EvValue shows one value of a flag's evidence; times, which the evidence
+// carries in UTC, in the configured time zone.
+func (v view) EvValue(x any) string {
+	switch y := x.(type) {
+	case float64:
+		return strconv.FormatFloat(y, 'f', -1, 64)
+	case string:
+		if t, err := time.Parse(time.RFC3339Nano, y); err == nil {
+			return v.Time(t)
+		}
+		return y
+	}
+	return fmt.Sprint(x)
 }
 
 // page builds the view of a signed-in page.

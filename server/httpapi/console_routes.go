@@ -12,7 +12,7 @@ import (
 func (s *Server) consoleRoutes(e *gin.Engine) error {
 	c, err := console.New(console.Deps{
 		Config: s.cfg, DB: s.db, Log: s.log, Auth: s.auth, Sync: s.sync, Registry: s.registry,
-		Coverage:  s.coverage,
+		Coverage: s.coverage, Report: s.report,
 		RequestID: requestID, StatusOf: StatusOf,
 	})
 	if err != nil {
