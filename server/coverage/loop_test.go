@@ -20,7 +20,7 @@ import (
 // syncs; it arrives flagged; the supervisor marks it has_issues; the phone's
 // next sync delivers the task and the visit's new status; the officer
 // corrects the visit; the supervisor sees the correction, confirms it, and
-// the task is done on the phone after its next sync. The ledger follows
+// the task is done and leaves the phone at its next sync. The ledger follows
 // along: the visit stops counting while disputed and counts again once
 // confirmed.
 func TestVerificationLoopEndToEnd(t *testing.T) {
@@ -30,7 +30,7 @@ func TestVerificationLoopEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		phone, err := client.Open(ctx, t.TempDir(), client.Options{BaseURL: env.URL, BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond, MaxAttempts: 5})
+		phone, err := client.Open(ctx, t.TempDir(), client.Options{BaseURL: env.URL, AppVersion: "2.3.0-loop", BackoffBase: time.Millisecond, BackoffMax: 20 * time.Millisecond, MaxAttempts: 5})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,10 +130,14 @@ func TestVerificationLoopEndToEnd(t *testing.T) {
 		if got := ledgerOutcome(t, env, sup, month, hh[0]); got != coverage.OutcomeVisited {
 			t.Fatalf("after confirmation the household is %s", got)
 		}
+		var task store.Task
+		if err := env.DB.Gorm(ctx).Where("id = ?", res.ClosedTasks[0].ID).Take(&task).Error; err != nil || task.Status != syncproto.TaskDone {
+			t.Fatalf("task after confirmation: %+v %v", task, err)
+		}
+		// The sync engine drops closed tasks from the device.
 		sync()
-		tasks, _ = phone.Tasks(ctx)
-		if len(tasks) != 1 || tasks[0].Status != syncproto.TaskDone {
-			t.Fatalf("task on the phone after confirmation: %+v", tasks)
+		if tasks, _ = phone.Tasks(ctx); len(tasks) != 0 {
+			t.Fatalf("the done task is still on the phone: %+v", tasks)
 		}
 		if v, _, _ := phone.Visit(ctx, vid); v.Status != syncproto.VisitConfirmed {
 			t.Fatalf("visit on the phone after confirmation: %s", v.Status)
@@ -163,7 +167,7 @@ func TestVerificationLoopEndToEnd(t *testing.T) {
 		found := false
 		for _, o := range dh.Officers {
 			if o.Username == testenv.Officer1 {
-				found = o.LastSyncAt != nil && len(o.Devices) == 1 && o.Devices[0].AppVersion != ""
+				found = o.LastSyncAt != nil && len(o.Devices) == 1 && o.Devices[0].AppVersion == "2.3.0-loop" && !o.NeverSynced
 			}
 		}
 		if !found {
