@@ -204,17 +204,11 @@ func (c *Client) attempt(ctx context.Context, base, path string, body []byte, gz
 	}
 	defer resp.Body.Close()
 	info.Status = resp.StatusCode
-	var r io.Reader = resp.Body
-	if strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
-		zr, err := gzip.NewReader(resp.Body)
-		if err != nil {
-			info.Err = err
-			return resp.StatusCode, nil, 0, fmt.Errorf("read response: %w", err)
-		}
-		defer zr.Close()
-		r = zr
+	raw, err := io.ReadAll(resp.Body)
+	if err == nil && len(raw) > 0 && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		// An empty body (204) may come labelled gzip too: nothing to inflate.
+		raw, err = gunzip(raw)
 	}
-	raw, err := io.ReadAll(r)
 	if err != nil {
 		// The connection dropped mid-body: the request may have been applied,
 		// which is fine to repeat, since every call is idempotent.
@@ -252,6 +246,15 @@ func retryAfter(h string) time.Duration {
 		return time.Until(t)
 	}
 	return 0
+}
+
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	defer zr.Close()
+	return io.ReadAll(zr)
 }
 
 func gzipBytes(b []byte) []byte {

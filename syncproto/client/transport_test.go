@@ -441,3 +441,22 @@ func TestWholePushRefusedForEveryoneIsNotBlamedOnAMutation(t *testing.T) {
 		t.Fatalf("rejections = %d", len(rj))
 	}
 }
+
+func TestEmptyAnswerLabelledGzip(t *testing.T) {
+	s := &scripted{handle: func(n int, r *recorded, w http.ResponseWriter) {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.WriteHeader(http.StatusNoContent)
+	}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c := signedIn(t, srv, Options{})
+	if err := c.Logout(context.Background()); err != nil {
+		t.Fatalf("logout: %v", err)
+	}
+	if p := s.paths(); len(p) != 1 || p[0] != "/api/v1/auth/logout" {
+		t.Fatalf("requests = %v, want one logout", p)
+	}
+	if sess, _ := c.Session(context.Background()); sess.SignedIn {
+		t.Fatal("tokens survived logout")
+	}
+}

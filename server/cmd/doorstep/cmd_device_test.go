@@ -161,7 +161,7 @@ func TestDeviceOfflineThenSync(t *testing.T) {
 		if err != nil || !strings.Contains(out, "officer1") || !regexp.MustCompile(`Pending:\s+0\n`).MatchString(out) {
 			t.Fatalf("status: %v\n%s", err, out)
 		}
-		if out, err = dev("", "logout"); err != nil {
+		if out, err = dev("", "logout"); err != nil || strings.Contains(out, "未能通知服务器") {
 			t.Fatalf("logout: %v\n%s", err, out)
 		}
 		if out, err = dev("", "sync"); err == nil || !strings.Contains(err.Error(), "登录") {
