@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/doorstep-dev/doorstep/server/app"
 	"github.com/doorstep-dev/doorstep/server/demo"
+	"github.com/doorstep-dev/doorstep/server/registry"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -20,6 +22,15 @@ func seedDemo(ctx context.Context, env *cmdEnv, a *app.App) error {
 		fmt.Fprintln(w, "Seeded the demo bank (重庆分行: 秀山, 巫溪 and 奉节 sub-branches).")
 	} else {
 		fmt.Fprintln(w, "The demo bank is already seeded; nothing was changed.")
+	}
+	loc, _ := time.LoadLocation(a.Config.TimeZone)
+	hh, err := registry.SeedDemoHouseholds(ctx, a.DB, a.Secrets, registry.DemoOptions{BranchCode: demo.BranchCode, Location: loc})
+	if err != nil {
+		return fmt.Errorf("seed demo households: %w", err)
+	}
+	if hh.Seeded {
+		fmt.Fprintf(w, "Seeded a synthetic monitoring list: %d households, %d assigned to the demo officers, %d visits and %d plans so far.\n",
+			hh.Households, hh.Assigned, hh.Visits, hh.Plans)
 	}
 	fmt.Fprintf(w, "\nDemo accounts (password %q for all):\n", demo.Password)
 	for _, acc := range demo.Accounts {
