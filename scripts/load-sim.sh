@@ -18,7 +18,6 @@ EDITS=${EDITS:-4}
 PER_OFFICER=${PER_OFFICER:-20}
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 DB=doorstep_load_$$
-PORT=${PORT:-18080}
 WORK=$(mktemp -d)
 BIN=$WORK/doorstep
 
@@ -34,18 +33,22 @@ go build -o "$BIN" ./server/cmd/doorstep
 psql -q "$PG/postgres" -c "CREATE DATABASE $DB" >/dev/null
 URL="$PG/$DB?sslmode=disable"
 
-echo "starting the server on 127.0.0.1:$PORT (PostgreSQL database $DB)"
+echo "starting the server on a free port (PostgreSQL database $DB)"
 DOORSTEP_DATABASE_URL=$URL DOORSTEP_DATA_DIR=$WORK/data DOORSTEP_LOG_LEVEL=warn \
-  "$BIN" serve --listen "127.0.0.1:$PORT" >"$WORK/server.log" 2>&1 &
+  "$BIN" serve --listen 127.0.0.1:0 >"$WORK/server.out" 2>"$WORK/server.log" &
 SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null 2>&1 && break
+ADDR=
+for _ in $(seq 1 150); do
+  kill -0 "$SERVER_PID" 2>/dev/null || { cat "$WORK/server.log"; exit 1; }
+  ADDR=$(sed -n 's|^Doorstep is listening on \(http://[^ ]*\).*|\1|p' "$WORK/server.out")
+  [[ -n "$ADDR" ]] && curl -fs "$ADDR/readyz" >/dev/null 2>&1 && break
   sleep 0.2
 done
-curl -fs "http://127.0.0.1:$PORT/readyz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
+curl -fs "$ADDR/readyz" >/dev/null || { cat "$WORK/server.log"; exit 1; }
+echo "server $ADDR, pid $SERVER_PID"
 
 ulimit -n 65536 2>/dev/null || true
 set -x
-"$BIN" sim --server "http://127.0.0.1:$PORT" --provision --database-url "$URL" \
+"$BIN" sim --server "$ADDR" --provision --database-url "$URL" \
   --devices "$DEVICES" --officers "$OFFICERS" --households-per-officer "$PER_OFFICER" \
   --rounds "$ROUNDS" --edits "$EDITS" --home "$WORK/devices" --server-pid "$SERVER_PID" "$@"
