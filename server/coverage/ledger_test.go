@@ -343,4 +343,3 @@ func TestSignoffRaceOneWins(t *testing.T) {
 		}
 	})
 }
-

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/testenv"
@@ -324,7 +325,7 @@ func TestCoverageBadInput(t *testing.T) {
 		if !found {
 			t.Fatalf("the exemption reason did not come back verbatim: %s", fmt.Sprint(l.Summary))
 		}
-	})
+	}, testenv.WithConfig(func(c *config.Config) { c.ReportClose = "off" }))
 }
 
 func withBranch(id string) map[string]any {

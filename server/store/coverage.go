@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -221,6 +222,24 @@ func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, fro
 		Where(where, wArgs...).
 		Where("h.list_status = ?", ListActive)
 	return a.ScopeHouseholds(q, "h")
+}
+
+// ExplainCoverageLedger returns Postgres' executed plan of the ledger query
+// (EXPLAIN ANALYZE), for the benchmark and for operators tuning indexes.
+func (db *DB) ExplainCoverageLedger(ctx context.Context, a Actor, s CoverageScope, month string, from, to time.Time) (string, error) {
+	if db.dialect != Postgres {
+		return "", errors.New("explain: Postgres only")
+	}
+	g := db.gorm.WithContext(ctx)
+	stmt := g.ToSQL(func(tx *gorm.DB) *gorm.DB {
+		var out []LedgerFacts
+		return coverageLedgerQuery(tx, a, s, month, from, to).Scan(&out)
+	})
+	var lines []string
+	if err := g.Raw("EXPLAIN (ANALYZE, BUFFERS) " + stmt).Scan(&lines).Error; err != nil {
+		return "", fmt.Errorf("explain ledger: %w", err)
+	}
+	return strings.Join(lines, "\n"), nil
 }
 
 // UserNames maps user ids to username and display name, for labelling
