@@ -134,6 +134,7 @@ func (cs *Console) Mount(g *gin.RouterGroup) {
 	in.GET("/households", cs.householdsPage)
 	in.GET("/households/:id", cs.householdPage)
 	in.POST("/households/:id/reveal", cs.householdReveal)
+	in.GET("/households/:id/archive/:format", cs.householdArchiveFile)
 	in.GET("/imports", cs.importsPage)
 	in.GET("/assignments", cs.assignmentsPage)
 	in.GET("/reports", cs.reportsPage)

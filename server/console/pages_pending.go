@@ -23,7 +23,3 @@ func (cs *Console) importsPage(c *gin.Context) {
 func (cs *Console) assignmentsPage(c *gin.Context) {
 	cs.pending("assignments", "nav.assignments", "registry")(c)
 }
-
-func (cs *Console) householdReveal(c *gin.Context) {
-	cs.renderError(c, http.StatusNotImplemented, msgUnavailable)
-}

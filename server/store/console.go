@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -312,6 +313,14 @@ func (t *Time) Scan(v any) error {
 	}
 }
 
+// Value implements driver.Valuer, so gorm treats Time as a column.
+func (t Time) Value() (driver.Value, error) {
+	if !t.Valid {
+		return nil, nil
+	}
+	return t.Time, nil
+}
+
 // Ptr returns the time or nil.
 func (t Time) Ptr() *time.Time {
 	if !t.Valid {
@@ -399,82 +408,6 @@ func (db *DB) ConsoleHouseholds(ctx context.Context, a Actor, f HouseholdFilter,
 		return nil, 0, fmt.Errorf("list households: %w", err)
 	}
 	return out, total, nil
-}
-
-// HouseholdArchive is the visit archive (走访档案) of one household: the
-// household, its current assignment, and its visits, needs and loan
-// applications. Personal numbers appear only masked.
-type HouseholdArchive struct {
-	Household    Household
-	OutletName   string
-	OfficerName  string
-	Assignment   *Assignment
-	Visits       []ArchiveVisit
-	Needs        []FinancingNeed
-	Applications []ArchiveLoan
-}
-
-// ArchiveVisit is a visit with its officer's name.
-type ArchiveVisit struct {
-	Visit
-	OfficerName string
-}
-
-// ArchiveLoan is a loan application with its product's name.
-type ArchiveLoan struct {
-	LoanApplication
-	ProductName string
-}
-
-// ConsoleHouseholdArchive loads one household the actor reaches and its
-// archive; ErrNotFound when it does not exist or is out of reach.
-func (db *DB) ConsoleHouseholdArchive(ctx context.Context, a Actor, id string) (HouseholdArchive, error) {
-	var out HouseholdArchive
-	g := db.gorm.WithContext(ctx)
-	err := a.ScopeHouseholds(g.Table("households h"), "h").Where("h.id = ?", id).Select("h.*").Take(&out.Household).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return out, ErrNotFound
-	}
-	if err != nil {
-		return out, fmt.Errorf("load household: %w", err)
-	}
-	h := out.Household
-	// The secrets stay in the database; the archive never carries them.
-	h.IDNumberEnc, h.PhoneEnc, h.IDNumberBidx, h.PhoneBidx = nil, nil, "", ""
-	out.Household = h
-	if h.OutletID != nil {
-		g.Raw(`SELECT name FROM org_units WHERE id = ?`, *h.OutletID).Scan(&out.OutletName)
-	}
-	if h.OfficerID != nil {
-		g.Raw(`SELECT display_name FROM users WHERE id = ?`, *h.OfficerID).Scan(&out.OfficerName)
-	}
-	var as []Assignment
-	if err := g.Where("branch_id = ? AND household_id = ? AND ended_at IS NULL", h.BranchID, h.ID).Limit(1).Find(&as).Error; err != nil {
-		return out, fmt.Errorf("load assignment: %w", err)
-	}
-	if len(as) == 1 {
-		out.Assignment = &as[0]
-	}
-	err = g.Table("visits v").Select("v.*, COALESCE(u.display_name, u.username) AS officer_name").
-		Joins("LEFT JOIN users u ON u.id = v.officer_id").
-		Where("v.branch_id = ? AND v.household_id = ? AND v.deleted_at IS NULL", h.BranchID, h.ID).
-		Order("v.visited_at DESC, v.id").Scan(&out.Visits).Error
-	if err != nil {
-		return out, fmt.Errorf("load visits: %w", err)
-	}
-	err = g.Where("branch_id = ? AND household_id = ? AND deleted_at IS NULL", h.BranchID, h.ID).
-		Order("created_at DESC, id").Find(&out.Needs).Error
-	if err != nil {
-		return out, fmt.Errorf("load needs: %w", err)
-	}
-	err = g.Table("loan_applications l").Select("l.*, p.name AS product_name").
-		Joins("LEFT JOIN loan_products p ON p.branch_id = l.branch_id AND p.id = l.product_id").
-		Where("l.branch_id = ? AND l.household_id = ? AND l.deleted_at IS NULL", h.BranchID, h.ID).
-		Order("l.created_at DESC, l.id").Scan(&out.Applications).Error
-	if err != nil {
-		return out, fmt.Errorf("load loan applications: %w", err)
-	}
-	return out, nil
 }
 
 // AuditItem is one audit-log entry with the actor's name.
