@@ -13,6 +13,7 @@ import (
 	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
+	"github.com/doorstep-dev/doorstep/server/syncsvc"
 	"github.com/doorstep-dev/doorstep/server/testenv"
 )
 
@@ -127,6 +128,17 @@ func TestDocsServedOffline(t *testing.T) {
 		}
 		if !bytes.Contains(pages[p], []byte("<h1 ")) {
 			t.Errorf("%s: no heading rendered", p)
+		}
+	}
+	// The conflict rules page carries the engine's own rule tables.
+	for _, r := range syncsvc.Rules {
+		if !bytes.Contains(pages["/docs/conflict-rules"], []byte(`<h3 id="`+strings.ReplaceAll(r.Entity, "_", "-")+`"`)) {
+			t.Errorf("conflict rules: no table for %s", r.Entity)
+		}
+		for _, f := range r.Fields {
+			if !bytes.Contains(pages["/docs/conflict-rules"], []byte("<td><code>"+f.Field+"</code></td>")) {
+				t.Errorf("conflict rules: %s.%s missing", r.Entity, f.Field)
+			}
 		}
 	}
 	v, err := apitest.Load()

@@ -343,7 +343,8 @@ func slugify(s string) string {
 	return strings.TrimSuffix(b.String(), "-")
 }
 
-var reInlineMarks = regexp.MustCompile("[`*_]|\\[([^\\]]*)\\]\\([^)]*\\)")
+// Underscores stay: in ids like visit_plan they separate words.
+var reInlineMarks = regexp.MustCompile("[`*]|\\[([^\\]]*)\\]\\([^)]*\\)")
 
 func stripInline(s string) string {
 	return reInlineMarks.ReplaceAllStringFunc(s, func(m string) string {

@@ -13,11 +13,16 @@ import (
 	"github.com/gin-gonic/gin"
 
 	mobiledocs "github.com/doorstep-dev/doorstep/mobile-api-docs"
+	"github.com/doorstep-dev/doorstep/server/syncsvc"
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
-// referenceSlug is the generated endpoint reference among the guides.
-const referenceSlug = "reference"
+// referenceSlug is the generated endpoint reference among the guides;
+// conflictRulesSlug is the guide that gets the engine's rule tables.
+const (
+	referenceSlug     = "reference"
+	conflictRulesSlug = "conflict-rules"
+)
 
 // docsRoutes serves the mobile API documentation: /docs (the guides and an
 // endpoint reference, rendered here as plain HTML with inline CSS, so they
@@ -74,7 +79,11 @@ func buildDocsSite() docsSite {
 		if err != nil {
 			src = []byte("# " + g.Title + "\n\nThis guide is missing from the build.")
 		}
-		site.pages[g.Slug] = docsPage(g.Title, g.Slug, renderMarkdown(string(src), docsLink))
+		md := string(src)
+		if g.Slug == conflictRulesSlug {
+			md += "\n\n" + rulesMarkdown()
+		}
+		site.pages[g.Slug] = docsPage(g.Title, g.Slug, renderMarkdown(md, docsLink))
 	}
 	body, err := renderReference()
 	if err != nil {
@@ -181,6 +190,56 @@ func docsPage(title, slug, body string) []byte {
 	b.WriteString(body)
 	b.WriteString("</main>\n</div>\n</body>\n</html>\n")
 	return []byte(b.String())
+}
+
+// --- The conflict rules, generated from the engine's tables ------------------
+
+// rulesMarkdown renders syncsvc.Rules, the tables the sync engine enforces,
+// so the guide can never describe other rules than the server applies.
+func rulesMarkdown() string {
+	var b strings.Builder
+	b.WriteString("## Rule tables\n\nGenerated from the server's rule table (`server/syncsvc/rules.go`), which the sync engine enforces.\n")
+	for _, r := range syncsvc.Rules {
+		fmt.Fprintf(&b, "\n### %s\n\n", r.Entity)
+		ops := make([]string, len(r.Operations))
+		for i, o := range r.Operations {
+			ops[i] = "`" + o + "`"
+		}
+		fmt.Fprintf(&b, "Devices may: %s.\n\n", strings.Join(ops, ", "))
+		b.WriteString("| field | type | values | may be cleared | required on create | merge |\n| --- | --- | --- | --- | --- | --- |\n")
+		for _, f := range r.Fields {
+			values := strings.Join(f.Values, ", ")
+			if f.Type == syncsvc.TypeNumber || f.Type == syncsvc.TypeInteger {
+				values = fmt.Sprintf("%v to %v", f.Min, f.Max)
+			}
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | `%s` |\n", f.Field, f.Type, mdCell(values), yesNo(f.Nullable), yesNo(f.Required), f.Merge)
+		}
+		if len(r.ServerOwned) > 0 {
+			owned := make([]string, len(r.ServerOwned))
+			for i, f := range r.ServerOwned {
+				owned[i] = "`" + f + "`"
+			}
+			fmt.Fprintf(&b, "\nServer-owned (rejected `server_owned_field`): %s.\n", strings.Join(owned, ", "))
+		}
+		if len(r.Transitions) > 0 {
+			b.WriteString("\n| from | to | by |\n| --- | --- | --- |\n")
+			for _, t := range r.Transitions {
+				fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", t.From, t.To, t.By)
+			}
+		}
+		b.WriteString("\n")
+		for _, rule := range r.Rules {
+			b.WriteString("- " + rule + "\n")
+		}
+	}
+	return b.String()
+}
+
+func mdCell(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return strings.ReplaceAll(s, "|", "\\|")
 }
 
 // --- The endpoint reference, generated from the spec -------------------------
