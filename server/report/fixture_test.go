@@ -19,7 +19,7 @@ import (
 // (rows plus change-log entries), on a clock the test moves, and runs a
 // report service on the same clock.
 type fixture struct {
-	t     testing.TB
+	t     failer
 	db    *store.DB
 	svc   *report.Service
 	loc   *time.Location
@@ -34,6 +34,12 @@ type fixture struct {
 	product  string
 	seq      int
 	clearIDs []string // clear personal numbers written, for leak checks
+}
+
+// failer is what the fixture needs of a test: *testing.T and *rapid.T both do.
+type failer interface {
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
 
 var shanghai = func() *time.Location {
@@ -109,14 +115,12 @@ func (f *fixture) set(t time.Time) {
 }
 
 func (f *fixture) write(fn func(tx *store.Tx) error) {
-	f.t.Helper()
 	if err := f.db.Transact(context.Background(), fn); err != nil {
 		f.t.Fatal(err)
 	}
 }
 
 func (f *fixture) catchUp() {
-	f.t.Helper()
 	if err := f.svc.CatchUp(context.Background()); err != nil {
 		f.t.Fatal(err)
 	}
@@ -129,7 +133,6 @@ func (f *fixture) change(tx *store.Tx, branchID, entity, id, household string) {
 // household adds a household to the list of the branch of county code; its
 // personal numbers are sealed and masked as the registry stores them.
 func (f *fixture) household(countyCode string) string {
-	f.t.Helper()
 	f.seq++
 	county := f.units[countyCode]
 	idNo := fmt.Sprintf("5002411990%02d%02d%04d", f.seq%12+1, f.seq%28+1, 1000+f.seq)
@@ -164,7 +167,6 @@ func (f *fixture) household(countyCode string) string {
 // assign ends the household's current assignment and starts one with the
 // outlet and officer (username, or "" for the outlet alone).
 func (f *fixture) assign(hh, outletCode, officer, due string) {
-	f.t.Helper()
 	outlet := f.units[outletCode]
 	var off *string
 	if officer != "" {
@@ -191,9 +193,20 @@ func (f *fixture) assign(hh, outletCode, officer, due string) {
 	})
 }
 
+// setDue changes the deadline of a household's current assignment.
+func (f *fixture) setDue(hh, due string) {
+	f.write(func(tx *store.Tx) error {
+		if err := tx.Exec(`UPDATE assignments SET officer_due_on = ? WHERE branch_id = ? AND household_id = ? AND ended_at IS NULL`,
+			due, f.branch.ID, hh).Error; err != nil {
+			return err
+		}
+		f.change(tx, f.branch.ID, syncproto.EntityHousehold, hh, hh)
+		return nil
+	})
+}
+
 // removeHousehold takes a household off the list, as a re-import does.
 func (f *fixture) removeHousehold(hh string) {
-	f.t.Helper()
 	now := f.clock()
 	f.write(func(tx *store.Tx) error {
 		if err := tx.Exec(`UPDATE assignments SET ended_at = ?, end_reason = 'removed_from_list' WHERE branch_id = ? AND household_id = ? AND ended_at IS NULL`,
@@ -215,7 +228,6 @@ func flagged(v *store.Visit) { v.Flags = `["gps_far"]` }
 
 // visit records a visit by officer at outlet, with its corrected time.
 func (f *fixture) visit(hh, officer, outletCode string, visitedAt time.Time, outcome string, opts ...visitOpt) string {
-	f.t.Helper()
 	now := f.clock()
 	outlet := f.units[outletCode].ID
 	v := store.Visit{
@@ -238,7 +250,6 @@ func (f *fixture) visit(hh, officer, outletCode string, visitedAt time.Time, out
 
 // updateVisit changes a visit's columns, as a sync edit or a review does.
 func (f *fixture) updateVisit(id string, fields map[string]any) {
-	f.t.Helper()
 	now := f.clock()
 	fields["updated_at"] = now
 	f.write(func(tx *store.Tx) error {
@@ -258,7 +269,6 @@ func (f *fixture) updateVisit(id string, fields map[string]any) {
 }
 
 func (f *fixture) need(hh, officer, visitID string, amount int64) string {
-	f.t.Helper()
 	now := f.clock()
 	n := store.FinancingNeed{ID: store.NewID(), BranchID: f.branch.ID, HouseholdID: hh, OfficerID: f.users[officer].ID,
 		Purpose: "养殖", AmountFen: amount, Status: syncproto.NeedRecorded, FieldTimes: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -276,7 +286,6 @@ func (f *fixture) need(hh, officer, visitID string, amount int64) string {
 }
 
 func (f *fixture) updateNeed(id string, fields map[string]any) {
-	f.t.Helper()
 	fields["updated_at"] = f.clock()
 	f.write(func(tx *store.Tx) error {
 		var n store.FinancingNeed
@@ -292,7 +301,6 @@ func (f *fixture) updateNeed(id string, fields map[string]any) {
 }
 
 func (f *fixture) loan(hh, officer string, amount int64) string {
-	f.t.Helper()
 	now := f.clock()
 	l := store.LoanApplication{ID: store.NewID(), BranchID: f.branch.ID, HouseholdID: hh, ProductID: f.product, OfficerID: f.users[officer].ID,
 		AmountFen: amount, TermMonths: 24, Purpose: "养殖", Status: syncproto.LoanDraft, FieldTimes: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
@@ -308,7 +316,6 @@ func (f *fixture) loan(hh, officer string, amount int64) string {
 
 // loanTo moves a loan application to a state, stamping the time of the step.
 func (f *fixture) loanTo(id, status string) {
-	f.t.Helper()
 	now := f.clock()
 	fields := map[string]any{"status": status, "updated_at": now}
 	switch status {
@@ -334,7 +341,6 @@ func (f *fixture) loanTo(id, status string) {
 
 // rows reads a month's current rows keyed by level/county/outlet/officer.
 func (f *fixture) rows(month string) map[store.ReportKey]store.ReportFigures {
-	f.t.Helper()
 	rs, err := f.db.ReportRows(context.Background(), f.branch.ID, month)
 	if err != nil {
 		f.t.Fatal(err)
@@ -364,4 +370,14 @@ func (f *fixture) unitKey(level, code string) store.ReportKey {
 	default:
 		return store.ReportKey{Level: level, CountyID: *u.ParentID, OutletID: u.ID}
 	}
+}
+
+// actor is how a seeded user acts.
+func (f *fixture) actor(username string) store.Actor {
+	u := f.users[username]
+	unit, err := f.db.OrgUnit(context.Background(), u.OrgUnitID)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return store.Actor{UserID: u.ID, Username: u.Username, Role: u.Role, BranchID: u.BranchID, OrgUnitID: u.OrgUnitID, OrgPath: unit.Path}
 }

@@ -412,26 +412,34 @@ func (tx *Tx) reportApplyChanges(branchID string, changes []reportChange, clk Re
 	// Officer-months touched: every month from the first one a change
 	// reaches to now, for whoever answered for the household in it before
 	// or after the change, and for the officers of the household's visits.
-	byHousehold := map[string][]ReportFact{}
-	for _, m := range []map[reportFactKey]ReportFact{oldFacts, newFacts} {
-		for _, f := range m {
-			byHousehold[f.HouseholdID] = append(byHousehold[f.HouseholdID], f)
-		}
+	// Who answered for a household is read from the old facts and the new
+	// ones separately: a change of responsibility touches both officers.
+	oldBy, newBy := map[string][]ReportFact{}, map[string][]ReportFact{}
+	for _, f := range oldFacts {
+		oldBy[f.HouseholdID] = append(oldBy[f.HouseholdID], f)
+	}
+	for _, f := range newFacts {
+		newBy[f.HouseholdID] = append(newBy[f.HouseholdID], f)
 	}
 	for h, m0 := range from {
 		if m0 > current {
 			continue
 		}
-		facts := byHousehold[h]
-		months := reportMonthsBetween(m0, current)
-		for _, m := range months {
-			for _, o := range reportResponsible(facts, m) {
-				dirty.add(m, o)
+		for _, m := range reportMonthsBetween(m0, current) {
+			for _, facts := range [][]ReportFact{oldBy[h], newBy[h]} {
+				if len(facts) == 0 {
+					continue // the household was not there before (or is gone now)
+				}
+				for _, o := range reportResponsible(facts, m) {
+					dirty.add(m, o)
+				}
 			}
 		}
-		for _, f := range facts {
-			if f.Entity == reportFactVisit && f.Month >= m0 && f.Month <= current {
-				dirty.add(f.Month, f.OfficerID)
+		for _, facts := range [][]ReportFact{oldBy[h], newBy[h]} {
+			for _, f := range facts {
+				if f.Entity == reportFactVisit && f.Month >= m0 && f.Month <= current {
+					dirty.add(f.Month, f.OfficerID)
+				}
 			}
 		}
 	}
