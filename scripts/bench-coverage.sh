@@ -26,7 +26,7 @@ echo "== query plan (first run)"
 awk '/query plan:/{p=1; next} p && /^ *(BenchmarkLedger|--- BENCH|=== RUN)/{exit} p' "$OUT" | sed 's/^ *bench_test.go:[0-9]*: //' | head -80
 echo
 echo "== figures (ms per ledger)"
-awk '/^BenchmarkLedgerCounty20k\//{
+awk '/^BenchmarkLedgerCounty20k\// && NF >= 4 {
     name=$1; sub(/-[0-9]+$/, "", name); ms=$3/1e6
     n[name]++; sum[name]+=ms; if (!(name in min) || ms<min[name]) min[name]=ms; if (ms>max[name]) max[name]=ms
     for (i=4; i<=NF; i++) if ($(i+1)=="gzip-bytes/op") size[name]=$i
