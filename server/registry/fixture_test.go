@@ -88,7 +88,7 @@ var fixtureAreas = []struct{ County, Township, Outlet string }{
 	{"奉节县", "白帝镇", "FJ-02"}, {"奉节县", "汾河镇", "FJ-02"},
 }
 
-func newWorld(t *testing.T, db *store.DB) *world {
+func newWorld(t testing.TB, db *store.DB) *world {
 	t.Helper()
 	ctx := context.Background()
 	sec, err := secrets.Generate()
@@ -203,7 +203,7 @@ func (w *world) commit(t *testing.T, a store.Actor, id string) registry.Preview 
 }
 
 // count runs a COUNT(*) query.
-func (w *world) count(t *testing.T, q string, args ...any) int64 {
+func (w *world) count(t testing.TB, q string, args ...any) int64 {
 	t.Helper()
 	var n int64
 	if err := w.db.Gorm(context.Background()).Raw(q, args...).Scan(&n).Error; err != nil {
@@ -213,7 +213,7 @@ func (w *world) count(t *testing.T, q string, args ...any) int64 {
 }
 
 // tableCounts counts the rows of the tables an import writes.
-func (w *world) tableCounts(t *testing.T) map[string]int64 {
+func (w *world) tableCounts(t testing.TB) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
 	for _, tb := range []string{"households", "assignments", "changes", "snapshot_changes", "audit_log", "change_counters"} {

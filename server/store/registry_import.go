@@ -93,11 +93,12 @@ type NewPreview struct {
 	Problems []ImportProblem
 }
 
-var importRowCols = []string{"branch_id", "preview_id", "household_no", "line", "action", "household_id", "reassign", "assignment_id",
-	"county_id", "outlet_id", "officer_id", "province", "city", "county", "township", "village", "head_name",
-	"id_number_enc", "id_number_bidx", "id_number_masked", "phone_enc", "phone_bidx", "phone_masked",
-	"family_size", "category", "risk_type", "has_labor", "risk_eliminated", "identified_on", "content_hash",
-	"set_phone", "set_has_labor", "changed", "newly_eliminated", "fields"}
+var importRowCols = []string{"branch_id text", "preview_id text", "household_no text", "line int", "action text",
+	"household_id text", "reassign boolean", "assignment_id text", "county_id text", "outlet_id text", "officer_id text",
+	"province text", "city text", "county text", "township text", "village text", "head_name text",
+	"id_number_enc bytea", "id_number_bidx text", "id_number_masked text", "phone_enc bytea", "phone_bidx text", "phone_masked text",
+	"family_size int", "category text", "risk_type text", "has_labor boolean", "risk_eliminated boolean", "identified_on text",
+	"content_hash text", "set_phone boolean", "set_has_labor boolean", "changed boolean", "newly_eliminated boolean", "fields jsonb"}
 
 func blob(b []byte) any {
 	if b == nil {
@@ -141,7 +142,8 @@ func (db *DB) SavePreview(ctx context.Context, a Actor, p NewPreview) error {
 			return err
 		}
 		probs := p.Problems
-		cols := []string{"branch_id", "preview_id", "ord", "line", "col", "code", "severity", "message", "message_en"}
+		cols := []string{"branch_id text", "preview_id text", "ord int", "line int", "col text", "code text", "severity text",
+			"message text", "message_en text"}
 		return tx.insertBatched("import_problems", cols, len(probs), func(i int, v []any) {
 			q := &probs[i]
 			v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8] = s.BranchID, s.ID, i, q.Line, q.Col, q.Code, q.Severity, q.Message, q.MessageEN

@@ -19,7 +19,6 @@ CREATE UNIQUE INDEX list_snapshots_committed_version ON list_snapshots (branch_i
 -- list's own value changed, never because the officer's value differs.
 ALTER TABLE households ADD COLUMN list_phone_bidx TEXT NOT NULL DEFAULT '';
 ALTER TABLE households ADD COLUMN list_has_labor BOOLEAN NOT NULL DEFAULT FALSE;
-CREATE INDEX households_area ON households (branch_id, county, township, village);
 
 CREATE TABLE import_rows (
     branch_id            TEXT NOT NULL,
