@@ -133,3 +133,34 @@ func (s listState) pager(total int64) pager {
 	}
 	return p
 }
+
+func intQuery(c *gin.Context, key string) int {
+	n, err := strconv.Atoi(c.Query(key))
+	if err != nil || n < 1 || n > 1_000_000 {
+		return 0
+	}
+	return n
+}
+
+// problemPager pages the problems of an import under their own parameter,
+// so that paging them keeps the household list where it is.
+func problemPager(c *gin.Context, page int, total int64) pager {
+	pages := int((total + perPage - 1) / perPage)
+	if pages < 1 {
+		pages = 1
+	}
+	p := pager{Page: page, Pages: pages, Total: total}
+	link := func(n int) string {
+		q := c.Request.URL.Query()
+		q.Set("ppage", strconv.Itoa(n))
+		q.Del("ok")
+		return c.Request.URL.Path + "?" + q.Encode()
+	}
+	if page > 1 {
+		p.Prev = link(page - 1)
+	}
+	if page < pages {
+		p.Next = link(page + 1)
+	}
+	return p
+}

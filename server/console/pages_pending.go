@@ -16,10 +16,3 @@ func (cs *Console) pending(nav, titleKey, what string) gin.HandlerFunc {
 		cs.render(c, http.StatusOK, "pending", cs.page(c, nav, titleKey, pendingView{What: what}))
 	}
 }
-
-func (cs *Console) importsPage(c *gin.Context) {
-	cs.pending("imports", "nav.imports", "registry")(c)
-}
-func (cs *Console) assignmentsPage(c *gin.Context) {
-	cs.pending("assignments", "nav.assignments", "registry")(c)
-}

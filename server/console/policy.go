@@ -18,6 +18,8 @@ import (
 var mayDo = map[string][]string{
 	// coverage_routes.go: reviewers
 	"coverage.review": {store.RoleSupervisor, store.RoleBranchManager},
+	// registry_routes.go: importers
+	"registry.import": {store.RoleBranchManager, store.RoleAdmin},
 }
 
 func may(a store.Actor, action string) bool { return slices.Contains(mayDo[action], a.Role) }

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/doorstep-dev/doorstep/server/registry/importfile"
 )
 
 // CSP is the Content-Security-Policy of every console response. The console
@@ -36,7 +38,7 @@ func (cs *Console) securityHeaders(c *gin.Context) {
 // Form bodies are small except for an uploaded list.
 const (
 	maxFormBytes   = 1 << 20
-	maxUploadBytes = 32 << 20
+	maxUploadBytes = importfile.DefaultMaxBytes + 1<<20 // as the API's import route
 )
 
 func (cs *Console) limitForm(c *gin.Context) {

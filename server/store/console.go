@@ -366,6 +366,8 @@ type HouseholdFilter struct {
 	OutletID  string
 	OfficerID string
 	Status    string // active (default), removed, or all
+	// Unassigned keeps only households with no officer.
+	Unassigned bool
 }
 
 // ConsoleHouseholds lists the households the actor reaches, searchable by
@@ -387,6 +389,9 @@ func (db *DB) ConsoleHouseholds(ctx context.Context, a Actor, f HouseholdFilter,
 	}
 	if f.OfficerID != "" {
 		q = q.Where("h.officer_id = ?", f.OfficerID)
+	}
+	if f.Unassigned {
+		q = q.Where("h.officer_id IS NULL")
 	}
 	if s := strings.TrimSpace(p.Q); s != "" {
 		q = q.Where(`(h.household_no LIKE ? ESCAPE '\' OR h.head_name LIKE ? ESCAPE '\')`, likeEscape(s)+"%", "%"+likeEscape(s)+"%")
