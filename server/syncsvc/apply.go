@@ -50,6 +50,16 @@ func (oc *outcome) refuse(rule string, rej *syncproto.Rejection, showCurrent boo
 	oc.status, oc.rej, oc.rule, oc.current = syncproto.StatusRejected, rej, rule, showCurrent
 }
 
+// acceptCreate accepts a new record. Its result carries the version but not
+// the record: the record is what the device sent plus server-set fields,
+// which the device receives on its next pull. Creates are most of what
+// devices push, and leaving the record out keeps results (and the mutation
+// log that stores them) small.
+func (oc *outcome) acceptCreate(householdID string) {
+	oc.accept(householdID, nil)
+	oc.current = false
+}
+
 func (oc *outcome) accept(householdID string, conflicts []fieldConflict) {
 	oc.status, oc.householdID, oc.conflicts, oc.current = syncproto.StatusAccepted, householdID, conflicts, true
 	if len(conflicts) > 0 {
@@ -177,7 +187,7 @@ func (b *batch) judgeVisit(oc *outcome) {
 		nr := &rec[store.Visit]{row: row, stamps: store.FieldTimes{store.FieldTimesAll: e.stamp(1)}}
 		b.visits[row.ID] = nr
 		b.markDirty(syncproto.EntityVisit, row.ID, &nr.dirty)
-		oc.accept(hid, nil)
+		oc.acceptCreate(hid)
 		return
 	}
 	if r == nil {
@@ -269,7 +279,7 @@ func (b *batch) judgePlan(oc *outcome) {
 		nr := &rec[store.VisitPlan]{row: row, stamps: store.FieldTimes{store.FieldTimesAll: e.stamp(1)}}
 		b.plans[row.ID] = nr
 		b.markDirty(syncproto.EntityVisitPlan, row.ID, &nr.dirty)
-		oc.accept(hid, nil)
+		oc.acceptCreate(hid)
 		return
 	}
 	if r == nil {
@@ -369,7 +379,7 @@ func (b *batch) judgeNeed(oc *outcome) {
 		nr := &rec[store.FinancingNeed]{row: row, stamps: store.FieldTimes{store.FieldTimesAll: e.stamp(1)}}
 		b.needs[row.ID] = nr
 		b.markDirty(syncproto.EntityNeed, row.ID, &nr.dirty)
-		oc.accept(hid, nil)
+		oc.acceptCreate(hid)
 		return
 	}
 	if r == nil {
@@ -534,7 +544,7 @@ func (b *batch) judgeLoan(oc *outcome) {
 		nr := &rec[store.LoanApplication]{row: row, stamps: store.FieldTimes{store.FieldTimesAll: e.stamp(1)}}
 		b.loans[row.ID] = nr
 		b.markDirty(syncproto.EntityLoan, row.ID, &nr.dirty)
-		oc.accept(hid, nil)
+		oc.acceptCreate(hid)
 		return
 	}
 	if r == nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -38,10 +37,34 @@ type checked struct {
 
 func (c *checked) has(f string) bool { _, ok := c.fields[f]; return ok }
 
+// safeID accepts record ids: 1 to 64 of [0-9A-Za-z_-], starting with a
+// letter or digit. safeName accepts names worth echoing unquoted.
 var (
-	safeID   = regexp.MustCompile(`^[0-9A-Za-z][0-9A-Za-z_-]{0,63}$`)
-	safeName = regexp.MustCompile(`^[0-9A-Za-z_][0-9A-Za-z_.-]{0,63}$`)
+	safeID   = charset{first: "alnum", rest: "_-"}
+	safeName = charset{first: "alnum_", rest: "_.-"}
 )
+
+// charset is a hand-written matcher for the two patterns above; it runs for
+// every id and field of every mutation, where a regexp costs too much.
+type charset struct{ first, rest string }
+
+func (c charset) MatchString(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		alnum := b >= '0' && b <= '9' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z'
+		switch {
+		case alnum:
+		case i == 0 && c.first == "alnum_" && b == '_':
+		case i > 0 && strings.IndexByte(c.rest, b) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // isUUID accepts the canonical 36-character form only, so that the device
 // and the server always spell an id the same way.

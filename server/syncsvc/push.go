@@ -295,6 +295,13 @@ func canonicalScalar(raw json.RawMessage) json.RawMessage {
 
 // --- Loading ------------------------------------------------------------------
 
+// load reads, in a handful of bulk queries, every row the fresh mutations
+// touch or reference. Nothing is locked: every write is checked against the
+// version read here (store.WriteVisits and friends), and a row that changed
+// in between makes the whole batch run again (store.ErrWriteRace), so
+// concurrent writers cost a retry, never a lost update. Taking row locks on
+// hundreds of rows per batch would cost a write per row even when nobody
+// competes.
 func (b *batch) load(fresh []*outcome) error {
 	b.households = map[string]*rec[hhRow]{}
 	b.assignStart = map[string]time.Time{}
@@ -347,7 +354,7 @@ func (b *batch) load(fresh []*outcome) error {
 	for id := range want[syncproto.EntityHousehold] {
 		hh = append(hh, id)
 	}
-	rows, err := b.tx.VisitsByID(b.a, keys(want[syncproto.EntityVisit]), true)
+	rows, err := b.tx.VisitsByID(b.a, keys(want[syncproto.EntityVisit]), false)
 	if err != nil {
 		return err
 	}
@@ -355,7 +362,7 @@ func (b *batch) load(fresh []*outcome) error {
 		b.visits[r.ID] = &rec[store.Visit]{row: r, stored: true, version: r.Version, stamps: store.ParseFieldTimes(r.FieldTimes)}
 		hh = append(hh, r.HouseholdID)
 	}
-	plans, err := b.tx.VisitPlansByID(b.a, keys(want[syncproto.EntityVisitPlan]), true)
+	plans, err := b.tx.VisitPlansByID(b.a, keys(want[syncproto.EntityVisitPlan]), false)
 	if err != nil {
 		return err
 	}
@@ -363,7 +370,7 @@ func (b *batch) load(fresh []*outcome) error {
 		b.plans[r.ID] = &rec[store.VisitPlan]{row: r, stored: true, version: r.Version, stamps: store.ParseFieldTimes(r.FieldTimes)}
 		hh = append(hh, r.HouseholdID)
 	}
-	needs, err := b.tx.NeedsByID(b.a, keys(want[syncproto.EntityNeed]), true)
+	needs, err := b.tx.NeedsByID(b.a, keys(want[syncproto.EntityNeed]), false)
 	if err != nil {
 		return err
 	}
@@ -371,7 +378,7 @@ func (b *batch) load(fresh []*outcome) error {
 		b.needs[r.ID] = &rec[store.FinancingNeed]{row: r, stored: true, version: r.Version, stamps: store.ParseFieldTimes(r.FieldTimes)}
 		hh = append(hh, r.HouseholdID)
 	}
-	loans, err := b.tx.LoansByID(b.a, keys(want[syncproto.EntityLoan]), true)
+	loans, err := b.tx.LoansByID(b.a, keys(want[syncproto.EntityLoan]), false)
 	if err != nil {
 		return err
 	}
@@ -387,7 +394,7 @@ func (b *batch) load(fresh []*outcome) error {
 	for _, p := range products {
 		b.products[p.ID] = p
 	}
-	households, err := b.tx.HouseholdsInScope(b.a, uniq(hh), true)
+	households, err := b.tx.HouseholdsInScope(b.a, uniq(hh), false)
 	if err != nil {
 		return err
 	}

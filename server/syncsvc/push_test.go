@@ -44,8 +44,13 @@ func TestPushReplayWritesNothingAndReturnsTheSameResults(t *testing.T) {
 		wantStatus(t, first.Results[2], syncproto.StatusAccepted)
 		wantRejected(t, first.Results[3], syncproto.RejectOutOfScope, "household_id")
 		wantRejected(t, first.Results[4], syncproto.RejectServerOwned, "head_name")
-		if first.Results[0].Version != 1 || first.Results[0].Current == nil {
+		// A plain accepted create answers with its version; the record itself
+		// comes with the next pull. Merges and rejections carry the record.
+		if first.Results[0].Version != 1 || first.Results[0].Current != nil {
 			t.Fatalf("accepted create: version %d current %s", first.Results[0].Version, first.Results[0].Current)
+		}
+		if first.Results[2].Current == nil || first.Results[4].Current == nil {
+			t.Fatal("household update and rejection should carry the household")
 		}
 
 		// The same batch split and reordered: still nothing new.

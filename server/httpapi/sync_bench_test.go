@@ -1,0 +1,366 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/doorstep-dev/doorstep/server/store"
+	"github.com/doorstep-dev/doorstep/server/store/dbtest"
+	"github.com/doorstep-dev/doorstep/server/testenv"
+	"github.com/doorstep-dev/doorstep/syncproto"
+)
+
+// Sync benchmarks on Postgres through the full HTTP path with real tokens
+// (scripts/bench-sync.sh runs them and prints the figures). Figures are
+// reported with b.ReportMetric; nothing here asserts a speed.
+//
+// The push benchmarks all write the same rows for a batch of 500 new visits:
+// the visits, their 500 mutation-log rows and 500 change-log rows.
+//
+//   - BenchmarkPush500: the engine, over HTTP with auth, BENCH_SYNC_DEVICES
+//     devices pushing at once (default 4).
+//   - BenchmarkPushNaive: the same rows written one statement at a time
+//     with gorm, in one transaction per batch, no HTTP at all.
+//   - BenchmarkCopyFrom: the same rows with pgx CopyFrom, the floor.
+
+const benchBatch = 500
+
+type benchWorld struct {
+	env    *testenv.Env
+	url    string
+	hh     []string
+	tokens []string
+}
+
+func newBenchWorld(b *testing.B, devices, households int) *benchWorld {
+	b.Helper()
+	url := dbtest.NewPostgresURL(b)
+	db, err := store.Open(context.Background(), store.Config{URL: url, MaxOpenConns: 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	env := testenv.New(b, db)
+	hh, err := db.CreateSimHouseholds(context.Background(), testenv.Officer1, "B", households)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Assigned a month ago, so benchmark visits are not flagged as early.
+	if err := db.Gorm(context.Background()).Exec(`UPDATE assignments SET assigned_at = assigned_at - interval '30 days'`).Error; err != nil {
+		b.Fatal(err)
+	}
+	w := &benchWorld{env: env, url: url, hh: hh}
+	for i := 0; i < devices; i++ {
+		w.tokens = append(w.tokens, env.Login(b, testenv.Officer1, testenv.Password, fmt.Sprintf("bench-%d", i)).AccessToken)
+	}
+	return w
+}
+
+func benchDevices() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_SYNC_DEVICES")); err == nil && n > 0 {
+		return n
+	}
+	return 4
+}
+
+// visitBatch is a push of n new visits with seqs from seq+1.
+func visitBatch(hh []string, seq int64, n int) []byte {
+	now := time.Now().UTC()
+	ms := make([]syncproto.Mutation, n)
+	for i := range ms {
+		ms[i] = syncproto.Mutation{MutationID: uuid.NewString(), Seq: seq + int64(i) + 1, Entity: syncproto.EntityVisit, Op: syncproto.OpCreate,
+			EntityID: uuid.NewString(), DeviceTime: now, Fields: map[string]json.RawMessage{
+				"household_id": json.RawMessage(`"` + hh[i%len(hh)] + `"`),
+				"outcome":      json.RawMessage(`"visited"`),
+				"notes":        json.RawMessage(`"家中养猪 20 头，母亲住院，需要周转资金"`),
+				"lat":          json.RawMessage(`28.45`), "lng": json.RawMessage(`108.99`),
+				"started_at": json.RawMessage(`"` + now.Add(-time.Hour).Format(time.RFC3339Nano) + `"`),
+			}}
+	}
+	b, _ := json.Marshal(syncproto.PushRequest{DeviceTime: now, PendingCount: n, Mutations: ms})
+	return b
+}
+
+var benchClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func benchPost(b testing.TB, url, path, token string, body []byte) []byte {
+	req, _ := http.NewRequest(http.MethodPost, url+path, bytesReader(body))
+	req.Header.Set(syncproto.HeaderProtocol, "1")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := benchClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		b.Fatalf("%s: %d %s", path, resp.StatusCode, out)
+	}
+	return out
+}
+
+func BenchmarkPush500(b *testing.B) {
+	devices := benchDevices()
+	w := newBenchWorld(b, devices, 500)
+	// Bodies are built before the clock starts: the figure is the server's.
+	bodies := make([][][]byte, devices)
+	for i := 0; i < b.N; i++ {
+		d := i % devices
+		bodies[d] = append(bodies[d], visitBatch(w.hh, int64(len(bodies[d])*benchBatch), benchBatch))
+	}
+	b.ResetTimer()
+	start := time.Now()
+	var wg sync.WaitGroup
+	for d := 0; d < devices; d++ {
+		wg.Add(1)
+		go func(d int) {
+			defer wg.Done()
+			for _, body := range bodies[d] {
+				out := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[d], body)
+				if len(out) < 100 {
+					b.Errorf("short response %s", out)
+				}
+			}
+		}(d)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "mutations/s")
+	b.ReportMetric(float64(devices), "devices")
+}
+
+// BenchmarkPushNaive writes the rows a 500-visit push writes, one gorm
+// statement per row, one transaction per batch.
+func BenchmarkPushNaive(b *testing.B) {
+	w := newBenchWorld(b, 1, 500)
+	ctx := context.Background()
+	a := benchActor(b, w, "bench-0")
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		err := w.env.DB.Transact(ctx, func(tx *store.Tx) error {
+			now := store.Now()
+			for k := 0; k < benchBatch; k++ {
+				hh := w.hh[k%len(w.hh)]
+				lat, lng := 28.45, 108.99
+				v := store.Visit{ID: uuid.NewString(), BranchID: a.BranchID, HouseholdID: hh, OfficerID: a.UserID, DeviceID: &a.DeviceID,
+					Outcome: "visited", Notes: "家中养猪 20 头，母亲住院，需要周转资金", Lat: &lat, Lng: &lng, StartedAt: now, VisitedAt: now,
+					ReceivedAt: now, Status: "recorded", Flags: "[]", FieldTimes: "{}", Version: 1, CreatedAt: now, UpdatedAt: now}
+				if err := tx.Create(&v).Error; err != nil {
+					return err
+				}
+				m := store.DeviceMutation{BranchID: a.BranchID, DeviceID: a.DeviceID, MutationID: uuid.NewString(), Seq: int64(i*benchBatch + k + 1),
+					Entity: "visit", EntityID: v.ID, Status: "accepted", Result: `{"status":"accepted"}`, ReceivedAt: now}
+				if err := tx.Create(&m).Error; err != nil {
+					return err
+				}
+				c := store.ChangeRow{BranchID: a.BranchID, Seq: int64(1_000_000 + i), Ord: k, Entity: "visit", EntityID: v.ID, Op: "upsert", HouseholdID: &hh, CreatedAt: now}
+				if err := tx.Create(&c).Error; err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "mutations/s")
+}
+
+// BenchmarkCopyFrom writes the same rows with pgx CopyFrom, one
+// transaction per batch.
+func BenchmarkCopyFrom(b *testing.B) {
+	w := newBenchWorld(b, 1, 500)
+	ctx := context.Background()
+	a := benchActor(b, w, "bench-0")
+	conn, err := pgx.Connect(ctx, w.url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		now := store.Now()
+		visits := make([][]any, benchBatch)
+		muts := make([][]any, benchBatch)
+		changes := make([][]any, benchBatch)
+		for k := 0; k < benchBatch; k++ {
+			id := uuid.NewString()
+			hh := w.hh[k%len(w.hh)]
+			visits[k] = []any{id, a.BranchID, hh, a.UserID, a.DeviceID, "visited", "家中养猪 20 头，母亲住院，需要周转资金", 28.45, 108.99,
+				now, now, now, "recorded", "[]", "{}", int64(1), now, now}
+			muts[k] = []any{a.BranchID, a.DeviceID, uuid.NewString(), int64(i*benchBatch + k + 1), "visit", id, "accepted", `{"status":"accepted"}`, now}
+			changes[k] = []any{a.BranchID, int64(1_000_000 + i), int32(k), "visit", id, "upsert", hh, now}
+		}
+		tx, err := conn.Begin(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"visits"}, []string{"id", "branch_id", "household_id", "officer_id", "device_id", "outcome", "notes",
+			"lat", "lng", "started_at", "visited_at", "received_at", "status", "flags", "field_times", "version", "created_at", "updated_at"}, pgx.CopyFromRows(visits)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"device_mutations"}, []string{"branch_id", "device_id", "mutation_id", "seq", "entity", "entity_id",
+			"status", "result", "received_at"}, pgx.CopyFromRows(muts)); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"changes"}, []string{"branch_id", "seq", "ord", "entity", "entity_id", "op", "household_id", "created_at"},
+			pgx.CopyFromRows(changes)); err != nil {
+			b.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/elapsed.Seconds(), "mutations/s")
+}
+
+func benchActor(b *testing.B, w *benchWorld, clientDevice string) store.Actor {
+	b.Helper()
+	ctx := context.Background()
+	u := w.env.User(b, testenv.Officer1)
+	var d store.Device
+	if err := w.env.DB.Gorm(ctx).Where("user_id = ? AND client_device_id = ?", u.ID, clientDevice).Take(&d).Error; err != nil {
+		b.Fatal(err)
+	}
+	return store.Actor{UserID: u.ID, Role: u.Role, BranchID: u.BranchID, DeviceID: d.ID}
+}
+
+// BenchmarkReplay1000 replays a push of 1,000 already-applied mutations.
+func BenchmarkReplay1000(b *testing.B) {
+	w := newBenchWorld(b, 1, 500)
+	body := visitBatch(w.hh, 0, 1000)
+	first := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], body)
+	counts := func() string {
+		var n [4]int64
+		g := w.env.DB.Gorm(context.Background())
+		g.Table("visits").Count(&n[0])
+		g.Table("changes").Count(&n[1])
+		g.Table("device_mutations").Count(&n[2])
+		g.Table("conflicts").Count(&n[3])
+		return fmt.Sprint(n)
+	}
+	before := counts()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], body)
+		if len(out) != len(first) {
+			b.Fatalf("replay answered %d bytes, first push %d", len(out), len(first))
+		}
+	}
+	b.StopTimer()
+	if after := counts(); after != before {
+		b.Fatalf("replay wrote: %s → %s", before, after)
+	}
+}
+
+// pullAll pulls from an empty cursor (or the given one) until caught up.
+func pullAllHTTP(b testing.TB, url, token, cursor string, limit int) (string, int) {
+	n := 0
+	for {
+		body, _ := json.Marshal(syncproto.PullRequest{Cursor: cursor, Limit: limit, DeviceTime: time.Now().UTC()})
+		var page syncproto.PullResponse
+		if err := json.Unmarshal(benchPost(b, url, "/api/v1/sync/pull", token, body), &page); err != nil {
+			b.Fatal(err)
+		}
+		n += len(page.Changes)
+		cursor = page.Cursor
+		if !page.HasMore {
+			return cursor, n
+		}
+	}
+}
+
+// BenchmarkInitialPull is a full sync for an officer with 500 households
+// and 5,000 visits, at the default page size and at the largest.
+func BenchmarkInitialPull(b *testing.B) {
+	w := newBenchWorld(b, 1, 500)
+	for i := 0; i < 5; i++ {
+		benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], visitBatch(w.hh, int64(i*1000), 1000))
+	}
+	for _, limit := range []int{syncproto.DefaultPullLimit, syncproto.MaxPullLimit} {
+		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+			var got int
+			for i := 0; i < b.N; i++ {
+				_, got = pullAllHTTP(b, w.env.URL, w.tokens[0], "", limit)
+			}
+			if got < 5500 {
+				b.Fatalf("initial pull delivered %d records", got)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/sync")
+		})
+	}
+}
+
+// BenchmarkIncrementalPull1000: a caught-up device pulls 1,000 new changes
+// (ten pushes of 100 edits by another device of the officer); the p95 of
+// the time to catch up is reported.
+func BenchmarkIncrementalPull1000(b *testing.B) {
+	w := newBenchWorld(b, 2, 500)
+	writer, reader := w.tokens[0], w.tokens[1]
+	benchPost(b, w.env.URL, "/api/v1/sync/push", writer, visitBatch(w.hh, 0, 1000))
+	var ids []string
+	{
+		var rows []string
+		w.env.DB.Gorm(context.Background()).Table("visits").Order("id").Pluck("id", &rows)
+		ids = rows
+	}
+	cursor, _ := pullAllHTTP(b, w.env.URL, reader, "", syncproto.MaxPullLimit)
+	var seq atomic.Int64
+	seq.Store(1000)
+	version := map[string]int64{}
+	for _, id := range ids {
+		version[id] = 1
+	}
+	var durations []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for p := 0; p < 10; p++ {
+			ms := make([]syncproto.Mutation, 100)
+			for k := range ms {
+				id := ids[p*100+k]
+				ms[k] = syncproto.Mutation{MutationID: uuid.NewString(), Seq: seq.Add(1), Entity: syncproto.EntityVisit, Op: syncproto.OpUpdate,
+					EntityID: id, BaseVersion: version[id], DeviceTime: time.Now().UTC(),
+					Fields: map[string]json.RawMessage{"notes": json.RawMessage(fmt.Sprintf(`"round %d"`, i))}}
+				version[id]++
+			}
+			body, _ := json.Marshal(syncproto.PushRequest{DeviceTime: time.Now().UTC(), Mutations: ms})
+			benchPost(b, w.env.URL, "/api/v1/sync/push", writer, body)
+		}
+		b.StartTimer()
+		start := time.Now()
+		var n int
+		cursor, n = pullAllHTTP(b, w.env.URL, reader, cursor, syncproto.DefaultPullLimit)
+		durations = append(durations, time.Since(start))
+		if n != 1000 {
+			b.Fatalf("incremental pull delivered %d changes, want 1000", n)
+		}
+	}
+	b.StopTimer()
+	sort.Slice(durations, func(i, j int) bool { return durations[i] < durations[j] })
+	p95 := durations[(len(durations)*95+99)/100-1]
+	b.ReportMetric(float64(p95.Microseconds())/1000, "p95-ms")
+	b.ReportMetric(float64(durations[len(durations)/2].Microseconds())/1000, "p50-ms")
+}
