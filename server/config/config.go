@@ -71,7 +71,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("DOORSTEP_SHUTDOWN_GRACE", 20*time.Second), "how long shutdown waits for in-flight requests (DOORSTEP_SHUTDOWN_GRACE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("DOORSTEP_PUBLIC_URL", ""), "URL users open, for printed links (DOORSTEP_PUBLIC_URL)")
 	fs.StringVar(&c.TimeZone, "time-zone", env("DOORSTEP_TIME_ZONE", "Asia/Shanghai"), "time zone for months and schedules (DOORSTEP_TIME_ZONE)")
-	fs.StringVar(&c.ReportClose, "report-close", env("DOORSTEP_REPORT_CLOSE", "1 00:30"), "when the schedule closes the previous month's report: 'DAY HH:MM' local time (day 1-28), or 'off' (DOORSTEP_REPORT_CLOSE)")
+	fs.StringVar(&c.ReportClose, "report-close", env("DOORSTEP_REPORT_CLOSE", DefaultReportClose), "when the schedule closes the previous month's report: 'DAY HH:MM' local time (day 1-28), or 'off' (DOORSTEP_REPORT_CLOSE)")
 	fs.DurationVar(&c.ReportRestateAfter, "report-restate-after", envDuration("DOORSTEP_REPORT_RESTATE_AFTER", time.Hour), "how long late data for a closed month must be quiet before its restatement is issued (DOORSTEP_REPORT_RESTATE_AFTER)")
 }
 
@@ -120,6 +120,9 @@ func (c *Config) Finish() error {
 	if _, err := time.LoadLocation(c.TimeZone); err != nil {
 		errs = append(errs, fmt.Errorf("time zone %q: %w", c.TimeZone, err))
 	}
+	if c.ReportClose == "" {
+		c.ReportClose = DefaultReportClose
+	}
 	if _, _, _, _, err := ParseReportClose(c.ReportClose); err != nil {
 		errs = append(errs, err)
 	}
@@ -134,6 +137,9 @@ func (c *Config) Finish() error {
 	}
 	return errors.Join(errs...)
 }
+
+// DefaultReportClose closes the previous month on the 1st at 00:30 local time.
+const DefaultReportClose = "1 00:30"
 
 var reportClosePattern = regexp.MustCompile(`^([0-9]{1,2}) ([0-9]{2}):([0-9]{2})$`)
 
