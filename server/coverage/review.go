@@ -216,12 +216,16 @@ func (s *Service) Confirm(ctx context.Context, a store.Actor, visitID string, re
 		if err != nil || res.AlreadyConfirmed {
 			return err
 		}
-		// The household's location may have just been set: visits measured
-		// against it are checked again.
-		if res.LocationSet {
-			return FlagVisits(tx, s.loc, res.Visit.BranchID, []string{res.Visit.ID})
+		// The household's location may have just been set: its visits,
+		// measured against it from now on, are checked again.
+		if !res.LocationSet {
+			return nil
 		}
-		return nil
+		ids, err := tx.HouseholdVisitIDs(res.Visit.BranchID, res.Visit.HouseholdID)
+		if err != nil {
+			return err
+		}
+		return FlagVisits(tx, s.loc, res.Visit.BranchID, ids)
 	})
 	if err != nil {
 		return ReviewResult{}, mapErr(err)

@@ -168,6 +168,13 @@ func TestReviewLoop(t *testing.T) {
 			t.Fatalf("corrected queue: %v %+v", err, page)
 		}
 
+		// Another visit of the household, 11 km off: nothing to compare with yet.
+		far := f.visit(h, o1, "absent", nov(8, 9), func(v *store.Visit) { v.Lat, v.Lng = ptr(28.6), ptr(109.1) })
+		f.arrive(far)
+		if got := flagCodes(f.reload(far).Flags); len(got) != 0 {
+			t.Fatalf("before the household has a location: %v", got)
+		}
+
 		// Confirmation closes the task and gives the household its location.
 		conf, err := f.svc.Confirm(f.ctx, sup, v.ID, coverage.ConfirmRequest{Note: "电话核实无误"})
 		if err != nil {
@@ -180,6 +187,9 @@ func TestReviewLoop(t *testing.T) {
 		db.Gorm(f.ctx).Where("id = ?", h.ID).Take(&hh)
 		if hh.Lat == nil || *hh.Lat != 28.5 || hh.LocationSource != "visit" || hh.Version != 2 {
 			t.Fatalf("household location %+v", hh)
+		}
+		if got := flagCodes(f.reload(far).Flags); len(got) != 1 || got[0] != coverage.FlagTooFar {
+			t.Fatalf("the household's other visit, once it has a location: %v", got)
 		}
 		var task store.Task
 		db.Gorm(f.ctx).Where("id = ?", res.Task.ID).Take(&task)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"gorm.io/gorm/clause"
 )
 
 // The automatic checks of arriving visits need, for each visit, the
@@ -152,13 +154,27 @@ func (tx *Tx) LoadFlagContext(branchID string, visitIDs []string) (FlagContext, 
 
 // SaveVisitFlags replaces a visit's flags: the rows of visit_flags and the
 // JSON copy in visits.flags. Flags are review data the device never sees, so
-// the visit's version is not bumped and nothing is sent to devices.
+// the visit's version is not bumped and nothing is sent to devices. Rows are
+// upserted and only codes no longer raised are deleted, so two pushes
+// recomputing the same neighbour at once cannot collide on the key.
 func (tx *Tx) SaveVisitFlags(branchID, visitID, flagsJSON string, flags []VisitFlag) error {
-	if err := tx.Where("branch_id = ? AND visit_id = ?", branchID, visitID).Delete(&VisitFlag{}).Error; err != nil {
+	codes := make([]string, len(flags))
+	for i, f := range flags {
+		codes[i] = f.Code
+	}
+	del := tx.Where("branch_id = ? AND visit_id = ?", branchID, visitID)
+	if len(codes) > 0 {
+		del = del.Where("code NOT IN ?", codes)
+	}
+	if err := del.Delete(&VisitFlag{}).Error; err != nil {
 		return fmt.Errorf("clear visit flags: %w", err)
 	}
 	if len(flags) > 0 {
-		if err := tx.Create(&flags).Error; err != nil {
+		err := tx.Clauses(clause.OnConflict{
+			Columns:   []clause.Column{{Name: "branch_id"}, {Name: "visit_id"}, {Name: "code"}},
+			DoUpdates: clause.AssignmentColumns([]string{"evidence", "created_at"}),
+		}).Create(&flags).Error
+		if err != nil {
 			return fmt.Errorf("store visit flags: %w", err)
 		}
 	}
@@ -166,4 +182,16 @@ func (tx *Tx) SaveVisitFlags(branchID, visitID, flagsJSON string, flags []VisitF
 		return fmt.Errorf("store visit flags: %w", err)
 	}
 	return nil
+}
+
+// HouseholdVisitIDs lists the live visits of a household, for rechecking
+// them when its registered location changes.
+func (tx *Tx) HouseholdVisitIDs(branchID, householdID string) ([]string, error) {
+	var ids []string
+	err := tx.Model(&Visit{}).Where("branch_id = ? AND household_id = ? AND deleted_at IS NULL", branchID, householdID).
+		Order("visited_at, id").Pluck("id", &ids).Error
+	if err != nil {
+		return nil, fmt.Errorf("household visits: %w", err)
+	}
+	return ids, nil
 }
