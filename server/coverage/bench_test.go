@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/doorstep-dev/doorstep/server/auth"
+	"github.com/doorstep-dev/doorstep/server/config"
 	"github.com/doorstep-dev/doorstep/server/coverage"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
@@ -61,7 +62,7 @@ func BenchmarkLedgerCounty20k(b *testing.B) {
 		}
 	})
 	b.Run("http", func(b *testing.B) {
-		env := testenv.New(b, db)
+		env := testenv.New(b, db, testenv.WithConfig(func(c *config.Config) { c.ReportClose = "off" }))
 		tok := env.Login(b, "county_sup", testenv.Password, "bench-phone").AccessToken
 		path := "/api/v1/coverage/ledger?month=2026-11&org=" + county.ID
 		for b.Loop() {
