@@ -41,10 +41,12 @@
 //  2. pulling: POST /api/v1/sync/pull with the stored cursor until has_more is
 //     false. Each page and its cursor are stored in one local transaction, so a
 //     kill at any point leaves the device at a consistent checkpoint. Every
-//     DigestEvery syncs (or when asked) one more pull carries the digest of
-//     what the device holds; the server answers resync_required on a mismatch.
-//     resync_required, and invalid_cursor, wipe the downloaded records and the
-//     cursor — never the outbox — and pull again from scratch.
+//     DigestEvery syncs (or when asked) the pulls carry the digest of what the
+//     device holds; the server compares it on a pull that finds nothing new
+//     after the cursor (one extra pull when the last page brought news) and
+//     answers resync_required on a mismatch. resync_required, and
+//     invalid_cursor, wipe the downloaded records and the cursor — never the
+//     outbox — and pull again from scratch.
 //
 // A change delivered on pull replaces base, and data is rebuilt as base plus
 // the still-pending edits, so an officer's unsent work stays visible over

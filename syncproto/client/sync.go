@@ -33,7 +33,7 @@ type SyncReport struct {
 	Pages      int
 	Removed    int  // households that left the device's scope
 	Resynced   bool // the records were wiped and pulled again from scratch
-	DigestSent bool
+	DigestSent bool // a caught-up pull carried the digest, so the server compared it
 	Diverged   bool // the server found the digest different
 
 	Rejections  []RejectionInfo // refused in this sync
@@ -405,8 +405,7 @@ func (c *Client) pull(ctx context.Context, rep *SyncReport, so SyncOptions) erro
 	since, _ := c.meta(ctx, metaSyncsNoDigest)
 	n, _ := strconv.Atoi(since)
 	digestDue := so.Digest || (c.opts.DigestEvery > 0 && n+1 >= c.opts.DigestEvery)
-	resyncs := 0
-	caughtUp := false
+	resyncs, digestTries := 0, 0
 	for {
 		pending, err := c.PendingCount(ctx)
 		if err != nil {
@@ -416,14 +415,13 @@ func (c *Client) pull(ctx context.Context, rep *SyncReport, so SyncOptions) erro
 			Cursor: cursor, Limit: c.opts.PageLimit, DeviceTime: c.opts.Clock(),
 			PendingCount: pending, AppVersion: c.opts.AppVersion,
 		}
-		// The digest describes the device as of its cursor, so it is only
-		// meaningful once the device has caught up.
-		if digestDue && caughtUp {
+		// The digest describes the device as of its cursor; the server
+		// compares it only when nothing is left after the cursor, so it rides
+		// on every pull while due and counts once a pull came back empty.
+		if digestDue && cursor != "" {
 			if req.Digest, err = c.Digest(ctx); err != nil {
 				return err
 			}
-			rep.DigestSent = true
-			digestDue = false
 		}
 		var resp syncproto.PullResponse
 		err = c.call(ctx, "/api/v1/sync/pull", req, &resp, callOpts{auth: true, retry429: true})
@@ -455,7 +453,7 @@ func (c *Client) pull(ctx context.Context, rep *SyncReport, so SyncOptions) erro
 				return err
 			}
 			rep.Resynced = true
-			cursor, caughtUp = "", false
+			cursor, digestDue = "", false
 			continue
 		}
 		if err := c.applyPage(ctx, resp, rep); err != nil {
@@ -465,11 +463,16 @@ func (c *Client) pull(ctx context.Context, rep *SyncReport, so SyncOptions) erro
 			cursor = resp.Cursor
 		}
 		rep.Pages++
+		if req.Digest != "" && len(resp.Changes) == 0 && !resp.HasMore {
+			rep.DigestSent, digestDue = true, false
+		}
 		if resp.HasMore {
 			continue
 		}
-		caughtUp = true
-		if digestDue {
+		// Caught up. One more pull carries the digest, unless the branch is
+		// so busy that every pull brings news: then it waits for next time.
+		if digestDue && digestTries < 3 {
+			digestTries++
 			continue
 		}
 		break
