@@ -15,6 +15,12 @@ import (
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
+// fileTypes are the media types of downloads and uploads.
+var fileTypes = map[string]bool{
+	"text/csv": true, "application/octet-stream": true,
+	"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": true,
+}
+
 // ErrorSchemaRef is the schema every error response must use.
 const ErrorSchemaRef = "#/components/schemas/Error"
 
@@ -138,7 +144,12 @@ func lintRequestBody(p *problems, where string, rb *openapi3.RequestBodyRef) {
 	}
 	mt := rb.Value.Content.Get("application/json")
 	if mt == nil {
-		p.add("%s: request body is not application/json", where)
+		// Uploads: a form or the file itself.
+		for ct := range rb.Value.Content {
+			if ct != "multipart/form-data" && !fileTypes[ct] {
+				p.add("%s: request body is application/json, a form or a file, not %s", where, ct)
+			}
+		}
 		return
 	}
 	lintMediaExamples(p, where+" request", mt, true)
@@ -184,7 +195,15 @@ func lintResponse(p *problems, where, code string, ref *openapi3.ResponseRef) {
 			return
 		}
 		if mt == nil {
-			p.add("%s: a success response must be application/json", at)
+			// Files (CSV, XLSX) are fine; anything else should be JSON.
+			for ct := range ref.Value.Content {
+				if !fileTypes[ct] {
+					p.add("%s: a success response is application/json or a file, not %s", at, ct)
+				}
+			}
+			if len(ref.Value.Content) == 0 {
+				p.add("%s: a success response other than 204 has content", at)
+			}
 			return
 		}
 		lintMediaExamples(p, at, mt, true)
