@@ -145,7 +145,7 @@ func (s *Server) createImport(c *gin.Context) {
 				return
 			}
 			if err != nil {
-				s.writeError(c, uploadError(err))
+				s.writeError(c, uploadError(&uploadReadError{err}))
 				return
 			}
 			if part.FormName() == "file" {
@@ -159,6 +159,7 @@ func (s *Server) createImport(c *gin.Context) {
 	} else {
 		in.Data = c.Request.Body
 	}
+	in.Data = uploadReader{in.Data}
 	p, err := s.registry.PreviewImport(ctx, actor(c), in)
 	if err != nil {
 		s.writeError(c, uploadError(err))
@@ -172,6 +173,23 @@ func (s *Server) createImport(c *gin.Context) {
 	c.JSON(http.StatusCreated, out)
 }
 
+// uploadReader marks failures to read the upload, which are the client's
+// (a broken form, a cut connection), not the server's.
+type uploadReader struct{ r io.Reader }
+
+type uploadReadError struct{ err error }
+
+func (e *uploadReadError) Error() string { return "read upload: " + e.err.Error() }
+func (e *uploadReadError) Unwrap() error { return e.err }
+
+func (u uploadReader) Read(p []byte) (int, error) {
+	n, err := u.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &uploadReadError{err}
+	}
+	return n, err
+}
+
 // uploadError turns a failure to read the upload into the right answer.
 func uploadError(err error) error {
 	var mbe *http.MaxBytesError
@@ -181,8 +199,9 @@ func uploadError(err error) error {
 	if _, ok := apperr.As(err); ok {
 		return err
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) || strings.Contains(err.Error(), "multipart") {
-		return apperr.Invalid("file", "上传的内容不完整", "the upload is incomplete or malformed").Wrap(err)
+	var ure *uploadReadError
+	if errors.As(err, &ure) || strings.Contains(err.Error(), "multipart") {
+		return apperr.Invalid("file", "上传的内容不完整或格式有误", "the upload is incomplete or malformed").Wrap(err)
 	}
 	return err
 }

@@ -249,7 +249,7 @@ func demoVisit(tx *store.Tx, branchID, householdID string, officer store.User, a
 		Outcome: syncproto.OutcomeVisited, Situation: demoSituations[rnd.IntN(len(demoSituations))], StartedAt: at,
 		VisitedAt: at, ReceivedAt: at.Add(2 * time.Hour), Status: syncproto.VisitRecorded, Flags: "[]",
 		FieldTimes: store.FieldTimes{store.FieldTimesAll: store.FieldStamp{T: at, V: 1}}.String(),
-		Version: 1, CreatedAt: now, UpdatedAt: now,
+		Version:    1, CreatedAt: now, UpdatedAt: now,
 	}
 	end := at.Add(25 * time.Minute)
 	v.EndedAt = &end
@@ -266,7 +266,7 @@ func demoPlan(tx *store.Tx, branchID, householdID string, officer store.User, on
 		ID: store.NewID(), BranchID: branchID, HouseholdID: householdID, OfficerID: officer.ID, PlannedOn: on,
 		Notes: "入户核实家庭收入和融资需求", Status: syncproto.PlanPlanned, CreatedBy: officer.ID,
 		FieldTimes: store.FieldTimes{store.FieldTimesAll: store.FieldStamp{T: now, V: 1}}.String(),
-		Version: 1, CreatedAt: now, UpdatedAt: now,
+		Version:    1, CreatedAt: now, UpdatedAt: now,
 	}
 	if err := tx.Create(&p).Error; err != nil {
 		return fmt.Errorf("demo plan: %w", err)

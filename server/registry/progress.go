@@ -22,7 +22,15 @@ type Progress struct {
 	Since string              `json:"since"`
 	Today string              `json:"today"`
 	Units []store.ProgressRow `json:"units"`
-	Total store.ProgressRow   `json:"total"`
+	Total Totals              `json:"total"`
+}
+
+// Totals add up the units.
+type Totals struct {
+	Assigned  int64 `json:"assigned"`
+	Visited   int64 `json:"visited"`
+	Overdue   int64 `json:"overdue"`
+	NoOfficer int64 `json:"no_officer"`
 }
 
 // Progress rolls up assigned, visited and overdue households.
