@@ -418,9 +418,9 @@ func TestHouseholdsAssignmentsAndRevealOverHTTP(t *testing.T) {
 		}
 		prog := decode[struct {
 			Units []map[string]any
-			Total map[string]float64
+			Total struct{ Assigned, Visited int }
 		}](t, env.DoStatus(t, http.StatusOK, http.MethodGet, "/api/v1/progress?level=outlet", mgr, nil))
-		if len(prog.Units) != 6 || prog.Total["assigned"] == 0 {
+		if len(prog.Units) != 6 || prog.Total.Assigned == 0 {
 			t.Fatalf("progress = %+v", prog)
 		}
 		resp, body = env.Do(t, http.MethodGet, "/api/v1/progress?level=outlet", off1, nil)

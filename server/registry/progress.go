@@ -22,15 +22,7 @@ type Progress struct {
 	Since string              `json:"since"`
 	Today string              `json:"today"`
 	Units []store.ProgressRow `json:"units"`
-	Total Totals              `json:"total"`
-}
-
-// Totals add up the units.
-type Totals struct {
-	Assigned  int64 `json:"assigned"`
-	Visited   int64 `json:"visited"`
-	Overdue   int64 `json:"overdue"`
-	NoOfficer int64 `json:"no_officer"`
+	Total store.ProgressRow   `json:"total"` // the units added up; unit_id and unit_name are empty
 }
 
 // Progress rolls up assigned, visited and overdue households.
