@@ -245,6 +245,8 @@ type sim struct {
 	errSeen map[string]int
 	totals  client.SyncReport
 	diverge int
+
+	before, after map[string]*serverHist // the server's histograms around the run
 }
 
 type simPhase struct {
@@ -324,6 +326,10 @@ func (s *sim) run(ctx context.Context, provInfo string) error {
 	}
 	fmt.Fprintf(w, "login: %d devices ready (%s)\n", len(s.devices), time.Since(start).Round(time.Millisecond))
 
+	before, err := s.scrapeServer(ctx)
+	if err != nil {
+		fmt.Fprintf(s.env.stderr, "note: cannot read the server's /metrics (%v); only client-side figures follow\n", err)
+	}
 	stop := s.progress(ctx)
 	defer stop()
 	s.phase(ctx, "initial", func(ctx context.Context, d *simDevice) error { return s.syncOnce(ctx, d, false) }, 1)
@@ -352,6 +358,10 @@ func (s *sim) run(ctx context.Context, provInfo string) error {
 	s.phase(ctx, "final", func(ctx context.Context, d *simDevice) error { return s.syncOnce(ctx, d, false) }, 1)
 	s.phase(ctx, "digest", func(ctx context.Context, d *simDevice) error { return s.syncOnce(ctx, d, true) }, 1)
 	stop()
+	if before != nil {
+		s.after, _ = s.scrapeServer(ctx)
+		s.before = before
+	}
 	return s.summary(time.Since(start))
 }
 
@@ -664,6 +674,8 @@ func (s *sim) summary(wall time.Duration) error {
 	sort.Slice(all, func(i, j int) bool { return all[i] < all[j] })
 	fmt.Fprintf(w, "%-16s  %6d  %7s  %7s  %7s  %7s\n", "all", len(all), ms(pct(all, 50)), ms(pct(all, 95)), ms(pct(all, 99)), ms(pct(all, 100)))
 
+	s.printServerView(w, s.before, s.after)
+
 	t := s.totals
 	fmt.Fprintf(w, "\nrequests: %d  (failed attempts retried or lost: %d, 4xx answers: %d)\n", s.requests.Load(), s.failedTries.Load(), s.clientErrs.Load())
 	fmt.Fprintf(w, "mutations: %d pushed: %d accepted, %d merged, %d rejected; %d field conflicts; %d unanswered\n",
@@ -738,4 +750,131 @@ func kib(v string) string {
 		return strings.TrimSpace(v)
 	}
 	return fmt.Sprintf("%.1f MiB", float64(n)/1024)
+}
+
+// --- the server's own view ---------------------------------------------------
+
+// serverHist is the server's request-duration histogram for one route, read
+// from its /metrics: cumulative bucket counts by upper bound, sum and count.
+type serverHist struct {
+	buckets map[float64]float64
+	sum     float64
+	count   float64
+}
+
+// scrapeServer reads the duration histograms of the sync routes. It lets the
+// summary tell time spent in the server from time spent queueing on the way.
+func (s *sim) scrapeServer(ctx context.Context) (map[string]*serverHist, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(s.cfg.server, "/")+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/metrics answered %d", resp.StatusCode)
+	}
+	const name = "doorstep_http_request_duration_seconds"
+	out := map[string]*serverHist{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || !strings.Contains(line, `route="/api/v1/sync/`) {
+			continue
+		}
+		labels := line[strings.Index(line, "{")+1 : strings.Index(line, "}")]
+		value, err := strconv.ParseFloat(strings.TrimSpace(line[strings.Index(line, "}")+1:]), 64)
+		if err != nil {
+			continue
+		}
+		route, le := "", ""
+		for _, kv := range strings.Split(labels, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			v = strings.Trim(v, `"`)
+			switch k {
+			case "route":
+				route = v
+			case "le":
+				le = v
+			}
+		}
+		h := out[route]
+		if h == nil {
+			h = &serverHist{buckets: map[float64]float64{}}
+			out[route] = h
+		}
+		switch {
+		case strings.HasPrefix(line, name+"_bucket"):
+			b := math.Inf(1)
+			if le != "+Inf" {
+				if b, err = strconv.ParseFloat(le, 64); err != nil {
+					continue
+				}
+			}
+			h.buckets[b] = value
+		case strings.HasPrefix(line, name+"_sum"):
+			h.sum = value
+		case strings.HasPrefix(line, name+"_count"):
+			h.count = value
+		}
+	}
+	return out, sc.Err()
+}
+
+// quantileBound is the upper bound of the bucket holding quantile q of the
+// requests between two scrapes.
+func quantileBound(before, after *serverHist, q float64) float64 {
+	var bounds []float64
+	for b := range after.buckets {
+		bounds = append(bounds, b)
+	}
+	sort.Float64s(bounds)
+	n := after.count
+	if before != nil {
+		n -= before.count
+	}
+	for _, b := range bounds {
+		c := after.buckets[b]
+		if before != nil {
+			c -= before.buckets[b]
+		}
+		if n > 0 && c >= q*n {
+			return b
+		}
+	}
+	return math.Inf(1)
+}
+
+func (s *sim) printServerView(w io.Writer, before, after map[string]*serverHist) {
+	if after == nil {
+		return
+	}
+	var routes []string
+	for r := range after {
+		routes = append(routes, r)
+	}
+	sort.Strings(routes)
+	fmt.Fprintf(w, "\nserver side       count    mean ms  p50 ≤ ms  p95 ≤ ms  p99 ≤ ms   (from the server's /metrics histogram)\n")
+	for _, r := range routes {
+		a, b := after[r], before[r]
+		n, sum := a.count, a.sum
+		if b != nil {
+			n, sum = n-b.count, sum-b.sum
+		}
+		if n <= 0 {
+			continue
+		}
+		bound := func(q float64) string {
+			v := quantileBound(b, a, q)
+			if math.IsInf(v, 1) {
+				return ">max"
+			}
+			return strconv.FormatFloat(v*1000, 'f', 0, 64)
+		}
+		fmt.Fprintf(w, "%-16s  %6.0f  %9.1f  %8s  %8s  %8s\n", strings.TrimPrefix(r, "/api/v1/"), n, sum/n*1000, bound(.5), bound(.95), bound(.99))
+	}
 }

@@ -78,7 +78,7 @@ func TestSimWithExistingUsers(t *testing.T) {
 func checkSimSummary(t *testing.T, out string, devices int) {
 	t.Helper()
 	for _, want := range []string{
-		"divergence: 0 of " + strconv.Itoa(devices) + " devices", "errors: 0", "sync/push", "sync/pull", "p99 ms",
+		"divergence: 0 of " + strconv.Itoa(devices) + " devices", "errors: 0", "sync/push", "sync/pull", "p99 ms", "server side",
 	} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("summary lacks %q:\n%s", want, out)
