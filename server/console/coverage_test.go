@@ -31,10 +31,11 @@ type bank struct {
 
 func newBank(t *testing.T, env *testenv.Env) *bank {
 	t.Helper()
-	return newBankAt(t, env, store.Now())
+	return newBankAt(t, env, time.Time{})
 }
 
-// newBankAt is newBank with the visits made at a given time.
+// newBankAt is newBank with the visits made at a given time; the zero time
+// means just after the households were assigned.
 func newBankAt(t *testing.T, env *testenv.Env, now time.Time) *bank {
 	t.Helper()
 	db := env.DB
@@ -45,6 +46,9 @@ func newBankAt(t *testing.T, env *testenv.Env, now time.Time) *bank {
 	b.sameCounty = addHousehold(t, db, "XS-02", "", "500241101", "赵六")
 	b.otherCounty = addHousehold(t, db, "WX-01", testenv.Officer3, "500238001", "钱七")
 	b.otherBranch = addHousehold(t, db, "HB-ES-01", testenv.OtherBranchOfficer, "422801001", "孙八")
+	if now.IsZero() {
+		now = store.Now()
+	}
 	b.visit1 = addVisit(t, db, b.own1, testenv.Officer1, now, "家中有两头猪")
 	b.visit2 = addVisit(t, db, b.own2, testenv.Officer1, now, "外出务工")
 	b.visitOther = addVisit(t, db, b.otherCounty, testenv.Officer3, now, "在家")
@@ -305,6 +309,10 @@ func TestOverview(t *testing.T) {
 		yesterday := time.Now().In(env.Config.Location()).AddDate(0, 0, -1).Format(time.DateOnly)
 		setDue(t, env.DB, bk.own3, yesterday)
 		setDue(t, env.DB, bk.own1, yesterday)
+		month := time.Now().In(env.Config.Location()).Format("2006-01")
+		if err := env.App.Report.Rebuild(context.Background(), month, testenv.BranchCode); err != nil {
+			t.Fatalf("rebuild the month's report: %v", err)
+		}
 		b := mustSignIn(t, env, testenv.Manager1)
 		p := b.get("/console/overview")
 		wantStatus(t, p, http.StatusOK, "overview")
@@ -315,10 +323,10 @@ func TestOverview(t *testing.T) {
 		// officer1 signed in on a phone that never synced.
 		mustContain(t, p.Body, "从未同步", "never-synced officer listed")
 		mustContain(t, p.Body, bk.own1.No, "flagged visit listed")
+		mustContain(t, p.Body, "共 1 户已过走访期限仍未走访", "overdue count from the monthly report")
 		overdue := p.Body[strings.Index(p.Body, `id="overdue"`):]
-		mustContain(t, overdue, bk.own3.No, "overdue household listed")
-		mustNotContain(t, overdue, bk.own1.No, "a visited household is not overdue")
-		mustNotContain(t, overdue, bk.own2.No, "a household whose deadline is ahead is not overdue")
+		mustContain(t, overdue, "秀山中和网点", "the outlet with an overdue household")
+		mustNotContain(t, overdue, "巫溪柏杨网点", "an outlet with nothing overdue")
 		sup := mustSignIn(t, env, testenv.Supervisor1)
 		p = sup.get("/console/overview")
 		mustNotContain(t, p.Body, "巫溪柏杨网点", "another county's bar for the supervisor")

@@ -13,6 +13,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep-dev/doorstep/server/coverage"
+	"github.com/doorstep-dev/doorstep/server/report"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -94,16 +95,9 @@ type overviewView struct {
 	StaleDays int
 	Flagged   []coverage.ReviewItem
 	MoreFlags bool
-	Overdue   []overdueItem
-	OverdueN  int64
-	OverdueOK bool
-}
-
-// overdueItem is a household whose officer's deadline has passed with no
-// final outcome this month.
-type overdueItem struct {
-	Row   coverage.LedgerRow
-	DueOn string
+	Overdue   []report.Line
+	OverdueN  float64
+	OverdueAt *time.Time
 }
 
 func (cs *Console) overview(c *gin.Context) {
@@ -147,8 +141,10 @@ func (cs *Console) overview(c *gin.Context) {
 	}
 	v.Flagged, v.MoreFlags = q.Visits, q.HasMore
 
-	v.Overdue, v.OverdueN = overdue(l, cs.dueDates(ctx, a, l), cs.today())
-	v.OverdueOK = true
+	if err := cs.overdue(c, a, units, l.Scope.ID, &v); err != nil {
+		cs.fail(c, err)
+		return
+	}
 	cs.render(c, http.StatusOK, "overview", cs.page(c, "overview", "nav.overview", v))
 }
 
@@ -156,40 +152,58 @@ func (cs *Console) today() string {
 	return cs.d.Now().In(cs.d.Coverage.Location()).Format(time.DateOnly)
 }
 
-// dueDates reads the officers' deadlines of the ledger's households from
-// the household list the actor reaches.
-func (cs *Console) dueDates(ctx context.Context, a store.Actor, l coverage.Ledger) map[string]string {
-	ids := make([]string, 0, len(l.Households))
-	for _, r := range l.Households {
-		if !r.Settled() {
-			ids = append(ids, r.HouseholdID)
+// overdue fills the overdue assignments from this month's report, whose
+// figure assignments_overdue is the one definition of "overdue": the
+// officer's deadline has passed and no counted visit has met the household
+// since it was assigned. The outlet and officer lines that have any are
+// listed, outlets first.
+func (cs *Console) overdue(c *gin.Context, a store.Actor, units []store.OrgUnit, orgID string, v *overviewView) error {
+	code := ""
+	for _, u := range units {
+		if u.ID == orgID {
+			code = u.Code
 		}
 	}
-	due, err := cs.d.DB.ConsoleDueDates(ctx, a, ids)
+	month := cs.d.Now().In(cs.d.Report.Location()).Format("2006-01")
+	m, err := cs.d.Report.Monthly(c.Request.Context(), a, month, code)
 	if err != nil {
-		cs.log.WarnContext(ctx, "console: due dates", "err", err)
-		return nil
+		return err
 	}
-	return due
-}
-
-// overdue lists the unsettled households whose deadline has passed, the
-// longest overdue first; at most 20 are shown.
-func overdue(l coverage.Ledger, due map[string]string, today string) ([]overdueItem, int64) {
-	var out []overdueItem
-	for _, r := range l.Households {
-		d := due[r.HouseholdID]
-		if r.Settled() || d == "" || d >= today {
+	v.OverdueAt = m.UpdatedAt
+	for _, l := range m.Lines {
+		n := l.Figures[overdueFigure]
+		if n <= 0 {
 			continue
 		}
-		out = append(out, overdueItem{Row: r, DueOn: d})
+		switch l.Level {
+		case store.LevelBranch:
+			v.OverdueN = n
+		case store.LevelCounty:
+			if m.Org.Kind == store.KindCounty {
+				v.OverdueN = n
+			}
+		case store.LevelOutlet:
+			if m.Org.Kind == store.KindOutlet {
+				v.OverdueN = n
+			}
+			v.Overdue = append(v.Overdue, l)
+		case store.LevelOfficer:
+			v.Overdue = append(v.Overdue, l)
+		}
 	}
-	slices.SortStableFunc(out, func(a, b overdueItem) int { return cmp.Compare(a.DueOn, b.DueOn) })
-	n := int64(len(out))
-	if len(out) > 20 {
-		out = out[:20]
+	slices.SortStableFunc(v.Overdue, func(x, y report.Line) int {
+		return cmp.Or(cmp.Compare(levelRank(x.Level), levelRank(y.Level)), -cmp.Compare(x.Figures[overdueFigure], y.Figures[overdueFigure]))
+	})
+	return nil
+}
+
+const overdueFigure = "assignments_overdue"
+
+func levelRank(level string) int {
+	if level == store.LevelOutlet {
+		return 0
 	}
-	return out, n
+	return 1
 }
 
 // outletBars groups the ledger's households by outlet and classifies each

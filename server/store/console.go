@@ -467,33 +467,6 @@ func (db *DB) ConsoleAudit(ctx context.Context, a Actor, p ListPage) ([]AuditIte
 	return out, total, nil
 }
 
-// ConsoleDueDates returns the officer deadline (officer_due_on of the
-// current assignment) of each of the given households the actor reaches;
-// households without one are absent from the map.
-func (db *DB) ConsoleDueDates(ctx context.Context, a Actor, householdIDs []string) (map[string]string, error) {
-	out := make(map[string]string, len(householdIDs))
-	for len(householdIDs) > 0 {
-		n := min(len(householdIDs), 1000)
-		chunk := householdIDs[:n]
-		householdIDs = householdIDs[n:]
-		var rows []struct {
-			ID    string
-			DueOn string
-		}
-		err := a.ScopeHouseholds(db.gorm.WithContext(ctx).Table("households h"), "h").
-			Joins("JOIN assignments a ON a.branch_id = h.branch_id AND a.household_id = h.id AND a.ended_at IS NULL").
-			Where("h.id IN ? AND a.officer_due_on <> ''", chunk).
-			Select("h.id, a.officer_due_on AS due_on").Scan(&rows).Error
-		if err != nil {
-			return nil, fmt.Errorf("load due dates: %w", err)
-		}
-		for _, r := range rows {
-			out[r.ID] = r.DueOn
-		}
-	}
-	return out, nil
-}
-
 // HouseholdLabel names a household on a page.
 type HouseholdLabel struct {
 	ID          string
