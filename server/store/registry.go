@@ -505,13 +505,8 @@ func (tx *Tx) moveHouseholds(branchID string, a Actor, moves []householdMove, re
 		}
 	}
 	for _, m := range moves {
-		if m.FromOfficer != "" && m.FromOfficer != m.ToOfficer {
-			tx.RecordChange(Change{BranchID: branchID, Entity: entityHousehold, EntityID: m.HouseholdID, Op: OpScopeRemove, HouseholdID: m.HouseholdID, AudienceUserID: m.FromOfficer})
-		}
 		tx.RecordChange(Change{BranchID: branchID, Entity: entityHousehold, EntityID: m.HouseholdID, Op: OpUpsert, HouseholdID: m.HouseholdID})
-		if m.ToOfficer != "" && m.FromOfficer != m.ToOfficer {
-			tx.RecordChange(Change{BranchID: branchID, Entity: entityHousehold, EntityID: m.HouseholdID, Op: OpScopeAdd, HouseholdID: m.HouseholdID, AudienceUserID: m.ToOfficer})
-		}
+		tx.RecordScopeChange(branchID, m.HouseholdID, m.FromOfficer, m.ToOfficer)
 	}
 	return nil
 }

@@ -526,13 +526,8 @@ func (tx *Tx) applyPreview(a Actor, s *Snapshot) error {
 		if r.Action == ImportAdd || r.Reassign {
 			to = deref(r.OfficerID)
 		}
-		if from != "" && from != to {
-			tx.RecordChange(Change{BranchID: b, Entity: entityHousehold, EntityID: r.HouseholdID, Op: OpScopeRemove, HouseholdID: r.HouseholdID, AudienceUserID: from})
-		}
 		tx.RecordChange(Change{BranchID: b, Entity: entityHousehold, EntityID: r.HouseholdID, Op: OpUpsert, HouseholdID: r.HouseholdID})
-		if to != "" && from != to {
-			tx.RecordChange(Change{BranchID: b, Entity: entityHousehold, EntityID: r.HouseholdID, Op: OpScopeAdd, HouseholdID: r.HouseholdID, AudienceUserID: to})
-		}
+		tx.RecordScopeChange(b, r.HouseholdID, from, to)
 	}
 
 	s.Version, s.Status = s.BaseVersion+1, SnapshotCommitted
