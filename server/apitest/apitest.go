@@ -146,16 +146,31 @@ func (v *Validator) requestInput(req *http.Request) (*openapi3filter.RequestVali
 	plain.Body = io.NopCloser(bytes.NewReader(body))
 	plain.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	plain.ContentLength = int64(len(body))
+	opts := &openapi3filter.Options{AuthenticationFunc: checkCredentials, MultiError: true}
+	// A file upload is judged by its media type only: its content is the
+	// service's to parse (and to refuse with a 400 the spec documents).
+	if ct := mediaType(plain.Header.Get("Content-Type")); len(body) > 0 && isFileType(ct) {
+		if rb := route.Operation.RequestBody; rb == nil || rb.Value == nil || rb.Value.Content.Get(ct) == nil {
+			return nil, fmt.Errorf("request %s %s: body of type %s is not in the spec", req.Method, req.URL.Path, ct)
+		}
+		opts.ExcludeRequestBody = true
+	}
 	return &openapi3filter.RequestValidationInput{
 		Request:    plain,
 		PathParams: params,
 		Route:      route,
-		Options: &openapi3filter.Options{
-			AuthenticationFunc: checkCredentials,
-			MultiError:         true,
-		},
+		Options:    opts,
 	}, nil
 }
+
+func mediaType(h string) string {
+	t, _, _ := strings.Cut(h, ";")
+	return strings.ToLower(strings.TrimSpace(t))
+}
+
+// isFileType reports whether a body is a file (a list upload, a report
+// download) rather than a JSON document.
+func isFileType(ct string) bool { return fileTypes[ct] }
 
 // checkCredentials stands in for the server's authentication: the spec can
 // only say that a bearer token must be present, not whether it is good.
@@ -195,12 +210,21 @@ func (v *Validator) validateResponseInput(ctx context.Context, in *openapi3filte
 			return fmt.Errorf("response to %s %s: gzip body: %w", in.Request.Method, in.Request.URL.Path, err)
 		}
 	}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
+	if ct := mediaType(resp.Header.Get("Content-Type")); isFileType(ct) {
+		// A download: the spec must list its media type; its bytes are a file.
+		r := in.Route.Operation.Responses.Status(resp.StatusCode)
+		if r == nil || r.Value == nil || r.Value.Content.Get(ct) == nil {
+			return fmt.Errorf("response %d to %s %s: a %s body is not in the spec", resp.StatusCode, in.Request.Method, in.Request.URL.Path, ct)
+		}
+		opts.ExcludeResponseBody = true
+	}
 	err = openapi3filter.ValidateResponse(ctx, &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: in,
 		Status:                 resp.StatusCode,
 		Header:                 resp.Header,
 		Body:                   io.NopCloser(bytes.NewReader(body)),
-		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+		Options:                opts,
 	})
 	if err != nil {
 		return fmt.Errorf("response %d to %s %s: %w\nbody: %s", resp.StatusCode, in.Request.Method, in.Request.URL.Path, err, clip(body))

@@ -544,6 +544,7 @@ func TestLintCatches(t *testing.T) {
 			"$ref: \"#/components/schemas/Health\"\n              examples:\n                invalid_credentials:", "must be application/json with schema"},
 		{"code under the wrong status", "value: {code: forbidden, message: 您无权执行此操作}", "value: {code: not_found, message: x}", "has status 404"},
 		{"not 3.1", "openapi: 3.1.0", "openapi: 3.0.3", "want 3.1"},
+		{"repeated path", "  /api/v1/me:\n", "  /api/v1/devices:\n    get: {}\n  /api/v1/me:\n", "repeats the one"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

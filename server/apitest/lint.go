@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/doorstep-dev/doorstep/server/httpapi"
 	"github.com/doorstep-dev/doorstep/syncproto"
@@ -27,6 +28,11 @@ const ErrorSchemaRef = "#/components/schemas/Error"
 // LintSpec loads, validates and lints a spec, returning every problem found.
 // It is what scripts/lint-openapi.sh and the test suite run.
 func LintSpec(data []byte) []string {
+	// YAML lets a repeated key silently replace the first: a second
+	// "/api/v1/imports:" would drop the operations of the first.
+	if dups := duplicateKeys(data); len(dups) > 0 {
+		return dups
+	}
 	doc, err := LoadSpec(data)
 	if err != nil {
 		return []string{err.Error()}
@@ -247,4 +253,35 @@ func remarshal(in, out any) error {
 		return err
 	}
 	return json.Unmarshal(b, out)
+}
+
+// duplicateKeys lists mapping keys that appear twice in one mapping.
+func duplicateKeys(data []byte) []string {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return []string{"yaml: " + err.Error()}
+	}
+	var out []string
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, path)
+			}
+		case yaml.MappingNode:
+			seen := map[string]int{}
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k := n.Content[i]
+				if first, dup := seen[k.Value]; dup {
+					out = append(out, fmt.Sprintf("line %d: key %q repeats the one on line %d (under %s)", k.Line, k.Value, first, path))
+				} else {
+					seen[k.Value] = k.Line
+				}
+				walk(n.Content[i+1], path+"/"+k.Value)
+			}
+		}
+	}
+	walk(&root, "")
+	return out
 }
