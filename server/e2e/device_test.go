@@ -483,3 +483,86 @@ func TestDigestMismatchResyncs(t *testing.T) {
 		converged(t, c)
 	})
 }
+
+// Two devices of one officer change the same household field offline; the
+// later edit by event time wins and the loser learns it as a conflict.
+func TestConflictsAreSurfacedToTheLosingDevice(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		// The tablet's clock runs an hour ahead. Its edit is made first, so
+		// once the server corrects the clocks it is the earlier one and loses,
+		// although its raw device time is the later.
+		phone := w.device(t, "", client.Options{})
+		tablet := w.device(t, "", client.Options{Clock: func() time.Time { return time.Now().Add(time.Hour) }})
+		login(t, phone, testenv.Officer1)
+		login(t, tablet, testenv.Officer1)
+		mustSync(t, phone)
+		mustSync(t, tablet)
+		hh := w.hh1[0]
+		if err := tablet.UpdateHousehold(ctx, hh, client.HouseholdPatch{SituationNotes: ptr("平板：屋顶漏雨")}); err != nil {
+			t.Fatal(err)
+		}
+		if err := phone.UpdateHousehold(ctx, hh, client.HouseholdPatch{SituationNotes: ptr("手机：屋顶已修好")}); err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, phone)
+		rep := mustSync(t, tablet)
+		if rep.Rejected != 0 || rep.Conflicts == 0 {
+			t.Fatalf("tablet's report = %+v", rep)
+		}
+		cf, err := tablet.Conflicts(ctx)
+		if err != nil || len(cf) == 0 {
+			t.Fatalf("conflicts = %+v %v", cf, err)
+		}
+		if cf[0].Field != "situation_notes" || cf[0].Winner != "server" || cf[0].Rule == "" ||
+			string(cf[0].DeviceValue) != `"平板：屋顶漏雨"` || string(cf[0].ServerValue) != `"手机：屋顶已修好"` {
+			t.Fatalf("conflict = %+v (device %s, server %s)", cf[0], cf[0].DeviceValue, cf[0].ServerValue)
+		}
+		h, _, _ := tablet.Household(ctx, hh)
+		if h.SituationNotes != "手机：屋顶已修好" {
+			t.Fatalf("tablet shows %q, want the later edit", h.SituationNotes)
+		}
+		if n := countRows(t, db, "conflicts", "entity_id = ? AND kind = ?", hh, "conflict"); n == 0 {
+			t.Fatal("the server's conflict log has no entry for the household")
+		}
+		converged(t, phone)
+		converged(t, tablet)
+	})
+}
+
+// Once a supervisor confirms a visit, the officer's offline edit of it is
+// rejected and the device goes back to the confirmed version.
+func TestEditOfAConfirmedVisitIsRejectedAndReverted(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		w := newWorld(t, db)
+		c := w.device(t, "", client.Options{})
+		login(t, c, testenv.Officer1)
+		mustSync(t, c)
+		vid, err := c.CreateVisit(ctx, client.VisitInput{HouseholdID: w.hh1[0], Outcome: syncproto.OutcomeVisited, Notes: "原始记录"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustSync(t, c)
+		sup := w.env.Login(t, testenv.Supervisor1, testenv.Password, "sup-console")
+		w.env.DoStatus(t, http.StatusOK, http.MethodPost, "/api/v1/visits/"+vid+"/confirm", sup.AccessToken, nil)
+
+		if err := c.UpdateVisit(ctx, vid, client.VisitPatch{Notes: ptr("确认后又改")}); err != nil {
+			t.Fatal(err)
+		}
+		rep := mustSync(t, c)
+		if rep.Rejected != 1 {
+			t.Fatalf("report = %+v", rep)
+		}
+		rj, _ := c.Rejections(ctx)
+		if len(rj) != 1 || rj[0].Code != syncproto.RejectConfirmed || len(rj[0].Current) == 0 {
+			t.Fatalf("rejections = %+v", rj)
+		}
+		v, _, _ := c.Visit(ctx, vid)
+		if v.Notes != "原始记录" || v.Status != syncproto.VisitConfirmed {
+			t.Fatalf("visit on the device = %+v, want the confirmed version", v)
+		}
+		converged(t, c)
+	})
+}
