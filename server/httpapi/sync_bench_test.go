@@ -1,11 +1,13 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -16,9 +18,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/doorstep-dev/doorstep/server/httpapi"
+	"github.com/doorstep-dev/doorstep/server/pii"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/store/dbtest"
+	"github.com/doorstep-dev/doorstep/server/syncsvc"
 	"github.com/doorstep-dev/doorstep/server/testenv"
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
@@ -58,8 +64,8 @@ func newBenchWorld(b *testing.B, devices, households int) *benchWorld {
 	if err != nil {
 		b.Fatal(err)
 	}
-	// Assigned a month ago, so benchmark visits are not flagged as early.
-	if err := db.Gorm(context.Background()).Exec(`UPDATE assignments SET assigned_at = assigned_at - interval '30 days'`).Error; err != nil {
+	// Assigned long ago, so no benchmark visit is before its assignment.
+	if err := db.Gorm(context.Background()).Exec(`UPDATE assignments SET assigned_at = assigned_at - interval '3 years'`).Error; err != nil {
 		b.Fatal(err)
 	}
 	w := &benchWorld{env: env, url: url, hh: hh}
@@ -76,18 +82,27 @@ func benchDevices() int {
 	return 4
 }
 
-// visitBatch is a push of n new visits with seqs from seq+1.
-func visitBatch(hh []string, seq int64, n int) []byte {
+// visitBatch is a push of n new visits with seqs from seq+1: ordinary
+// visits, one per household per day (the day is the batch number back from
+// today), with GPS, lasting twenty minutes, so that the coverage checks the
+// server runs on every pushed visit find nothing to flag, as for most real
+// visits.
+// k0 numbers the batch's first visit among all visits of the run.
+func visitBatch(hh []string, seq int64, k0, n int) []byte {
 	now := time.Now().UTC()
 	ms := make([]syncproto.Mutation, n)
 	for i := range ms {
+		k := k0 + i
+		day := time.Duration(k/len(hh)+1) * 24 * time.Hour
+		start := now.Add(-day).Add(time.Duration(k%len(hh)) * time.Minute)
 		ms[i] = syncproto.Mutation{MutationID: uuid.NewString(), Seq: seq + int64(i) + 1, Entity: syncproto.EntityVisit, Op: syncproto.OpCreate,
-			EntityID: uuid.NewString(), DeviceTime: now, Fields: map[string]json.RawMessage{
-				"household_id": json.RawMessage(`"` + hh[i%len(hh)] + `"`),
+			EntityID: uuid.NewString(), DeviceTime: start.Add(20 * time.Minute), Fields: map[string]json.RawMessage{
+				"household_id": json.RawMessage(`"` + hh[k%len(hh)] + `"`),
 				"outcome":      json.RawMessage(`"visited"`),
 				"notes":        json.RawMessage(`"家中养猪 20 头，母亲住院，需要周转资金"`),
-				"lat":          json.RawMessage(`28.45`), "lng": json.RawMessage(`108.99`),
-				"started_at": json.RawMessage(`"` + now.Add(-time.Hour).Format(time.RFC3339Nano) + `"`),
+				"lat":          json.RawMessage(`28.45`), "lng": json.RawMessage(`108.99`), "accuracy_m": json.RawMessage(`8`),
+				"started_at": json.RawMessage(`"` + start.Format(time.RFC3339Nano) + `"`),
+				"ended_at":   json.RawMessage(`"` + start.Add(20*time.Minute).Format(time.RFC3339Nano) + `"`),
 			}}
 	}
 	b, _ := json.Marshal(syncproto.PushRequest{DeviceTime: now, PendingCount: n, Mutations: ms})
@@ -113,14 +128,49 @@ func benchPost(b testing.TB, url, path, token string, body []byte) []byte {
 	return out
 }
 
+// BenchmarkPush500 pushes batches of 500 new visits through the full HTTP
+// path with real tokens:
+//
+//   - app: the server as app.Build wires it, with the coverage checks that run
+//     inside every push transaction (store flags on the pushed visits);
+//   - engine: the same router and auth with the sync engine alone.
 func BenchmarkPush500(b *testing.B) {
-	devices := benchDevices()
-	w := newBenchWorld(b, devices, 500)
+	b.Run("app", func(b *testing.B) {
+		w := newBenchWorld(b, benchDevices(), 500)
+		benchPush(b, w, w.env.URL)
+	})
+	b.Run("engine", func(b *testing.B) {
+		w := newBenchWorld(b, benchDevices(), 500)
+		benchPush(b, w, engineOnly(b, w.env))
+	})
+}
+
+// engineOnly serves the app's router with a sync service that has no
+// coverage hook.
+func engineOnly(b *testing.B, env *testenv.Env) string {
+	b.Helper()
+	codec, err := pii.New(env.Secrets)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := env.App
+	h, err := httpapi.New(httpapi.Deps{Config: a.Config, DB: a.DB, Log: a.Log, Metrics: prometheus.NewRegistry(), Auth: a.Auth,
+		Sync: syncsvc.New(a.DB, syncsvc.Options{Log: a.Log, PII: codec}), Registry: a.Registry, Coverage: a.Coverage, Report: a.Report})
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer(h.Handler())
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func benchPush(b *testing.B, w *benchWorld, url string) {
+	devices := len(w.tokens)
 	// Bodies are built before the clock starts: the figure is the server's.
 	bodies := make([][][]byte, devices)
 	for i := 0; i < b.N; i++ {
 		d := i % devices
-		bodies[d] = append(bodies[d], visitBatch(w.hh, int64(len(bodies[d])*benchBatch), benchBatch))
+		bodies[d] = append(bodies[d], visitBatch(w.hh, int64(len(bodies[d])*benchBatch), i*benchBatch, benchBatch))
 	}
 	b.ResetTimer()
 	start := time.Now()
@@ -130,9 +180,9 @@ func BenchmarkPush500(b *testing.B) {
 		go func(d int) {
 			defer wg.Done()
 			for _, body := range bodies[d] {
-				out := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[d], body)
-				if len(out) < 100 {
-					b.Errorf("short response %s", out)
+				out := benchPost(b, url, "/api/v1/sync/push", w.tokens[d], body)
+				if bytes.Contains(out, []byte(`"rejected"`)) {
+					b.Errorf("a benchmark mutation was rejected: %.300s", out)
 				}
 			}
 		}(d)
@@ -250,7 +300,7 @@ func benchActor(b *testing.B, w *benchWorld, clientDevice string) store.Actor {
 // BenchmarkReplay1000 replays a push of 1,000 already-applied mutations.
 func BenchmarkReplay1000(b *testing.B) {
 	w := newBenchWorld(b, 1, 500)
-	body := visitBatch(w.hh, 0, 1000)
+	body := visitBatch(w.hh, 0, 0, 1000)
 	first := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], body)
 	counts := func() string {
 		var n [4]int64
@@ -297,7 +347,7 @@ func pullAllHTTP(b testing.TB, url, token, cursor string, limit int) (string, in
 func BenchmarkInitialPull(b *testing.B) {
 	w := newBenchWorld(b, 1, 500)
 	for i := 0; i < 5; i++ {
-		benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], visitBatch(w.hh, int64(i*1000), 1000))
+		benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], visitBatch(w.hh, int64(i*1000), i*1000, 1000))
 	}
 	for _, limit := range []int{syncproto.DefaultPullLimit, syncproto.MaxPullLimit} {
 		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
@@ -319,7 +369,7 @@ func BenchmarkInitialPull(b *testing.B) {
 func BenchmarkIncrementalPull1000(b *testing.B) {
 	w := newBenchWorld(b, 2, 500)
 	writer, reader := w.tokens[0], w.tokens[1]
-	benchPost(b, w.env.URL, "/api/v1/sync/push", writer, visitBatch(w.hh, 0, 1000))
+	benchPost(b, w.env.URL, "/api/v1/sync/push", writer, visitBatch(w.hh, 0, 0, 1000))
 	var ids []string
 	{
 		var rows []string
