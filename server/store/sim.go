@@ -24,8 +24,8 @@ const (
 )
 
 // CreateSimHouseholds adds n synthetic households assigned to the officer
-// (an active officer at an outlet), numbered <prefix>-0001 upwards after any
-// that already exist with that prefix. It returns the new households' ids.
+// (an active officer at an outlet), numbered <prefix>-NNNN after the
+// officer's existing households with that prefix. It returns their ids.
 func (db *DB) CreateSimHouseholds(ctx context.Context, officerUsername, prefix string, n int) ([]string, error) {
 	var ids []string
 	err := db.Transact(ctx, func(tx *Tx) error {
@@ -48,8 +48,10 @@ func (tx *Tx) createSimHouseholds(officerUsername, prefix string, n int) ([]stri
 	if err := tx.Where("id = ?", u.OrgUnitID).Take(&outlet).Error; err != nil {
 		return nil, fmt.Errorf("sim households: outlet: %w", err)
 	}
+	// Numbered after the officer's households with the prefix: a prefix must
+	// belong to one officer for the numbers to stay unique.
 	var have int64
-	if err := tx.Model(&Household{}).Where("branch_id = ? AND household_no LIKE ?", u.BranchID, prefix+"-%").Count(&have).Error; err != nil {
+	if err := tx.Model(&Household{}).Where("branch_id = ? AND officer_id = ? AND household_no LIKE ?", u.BranchID, u.ID, prefix+"-%").Count(&have).Error; err != nil {
 		return nil, fmt.Errorf("sim households: %w", err)
 	}
 	now := Now()
@@ -151,49 +153,59 @@ func (db *DB) ProvisionSim(ctx context.Context, p SimProvision) (SimProvisioned,
 	}); err != nil {
 		return res, fmt.Errorf("sim org units: %w", err)
 	}
-	// One officer per transaction keeps each short; a rerun tops up.
-	for i := 1; i <= p.Officers; i++ {
-		name := fmt.Sprintf("%s%04d", p.Prefix, i)
-		res.Usernames = append(res.Usernames, name)
+	// Fifty officers per transaction keeps each short; a rerun tops up.
+	const perTx = 50
+	for lo := 1; lo <= p.Officers; lo += perTx {
+		hi := min(lo+perTx-1, p.Officers)
+		var created, createdHH, existing int
 		err := db.Transact(ctx, func(tx *Tx) error {
-			var u User
-			err := tx.Where("username = ?", name).Take(&u).Error
-			switch {
-			case err == nil:
-				if u.Role != RoleOfficer {
-					return invalidf("sim provision: %q exists and is not an officer", name)
-				}
-				if p.ResetPasswords {
-					if _, err := tx.SetPasswordHash(name, p.PasswordHash); err != nil {
+			created, createdHH, existing = 0, 0, 0 // a retried transaction counts afresh
+			for i := lo; i <= hi; i++ {
+				name := fmt.Sprintf("%s%04d", p.Prefix, i)
+				var u User
+				err := tx.Where("username = ?", name).Take(&u).Error
+				switch {
+				case err == nil:
+					if u.Role != RoleOfficer {
+						return invalidf("sim provision: %q exists and is not an officer", name)
+					}
+					if p.ResetPasswords {
+						if _, err := tx.SetPasswordHash(name, p.PasswordHash); err != nil {
+							return err
+						}
+					}
+				case errors.Is(err, gorm.ErrRecordNotFound):
+					if u, err = tx.CreateUser(NewUser{Username: name, DisplayName: "模拟客户经理 " + name, Role: RoleOfficer,
+						OrgUnitCode: SimOutletCode, PasswordHash: p.PasswordHash}); err != nil {
 						return err
 					}
-				}
-			case errors.Is(err, gorm.ErrRecordNotFound):
-				if _, err := tx.CreateUser(NewUser{Username: name, DisplayName: "模拟客户经理 " + name, Role: RoleOfficer,
-					OrgUnitCode: SimOutletCode, PasswordHash: p.PasswordHash}); err != nil {
+					created++
+				default:
 					return err
 				}
-				res.CreatedOfficers++
-			default:
-				return err
-			}
-			prefix := fmt.Sprintf("SIM%04d", i)
-			var have int64
-			if err := tx.Model(&Household{}).Where("household_no LIKE ?", prefix+"-%").Count(&have).Error; err != nil {
-				return err
-			}
-			res.ExistingHouseholds += int(have)
-			if missing := p.HouseholdsPerOfficer - int(have); missing > 0 {
-				if _, err := tx.createSimHouseholds(name, prefix, missing); err != nil {
+				var have int64
+				if err := tx.Model(&Household{}).Where("branch_id = ? AND officer_id = ?", u.BranchID, u.ID).Count(&have).Error; err != nil {
 					return err
 				}
-				res.CreatedHouseholds += missing
+				existing += int(have)
+				if missing := p.HouseholdsPerOfficer - int(have); missing > 0 {
+					if _, err := tx.createSimHouseholds(name, fmt.Sprintf("SIM%04d", i), missing); err != nil {
+						return err
+					}
+					createdHH += missing
+				}
 			}
 			return nil
 		})
 		if err != nil {
-			return res, fmt.Errorf("sim officer %s: %w", name, err)
+			return res, fmt.Errorf("sim officers %d-%d: %w", lo, hi, err)
 		}
+		for i := lo; i <= hi; i++ {
+			res.Usernames = append(res.Usernames, fmt.Sprintf("%s%04d", p.Prefix, i))
+		}
+		res.CreatedOfficers += created
+		res.CreatedHouseholds += createdHH
+		res.ExistingHouseholds += existing
 	}
 	return res, nil
 }
