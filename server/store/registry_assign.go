@@ -121,28 +121,33 @@ func (db *DB) AssignHouseholds(ctx context.Context, a Actor, r AssignRequest) (A
 	}
 	err := db.Transact(ctx, func(tx *Tx) error {
 		res = AssignResult{}
-		officer, unit, err := tx.officerFor(a, r.OfficerID)
-		if err != nil {
-			return err
-		}
+		// Households first: what lies outside the actor's reach is not found.
 		hs, err := tx.scopedHouseholds(a, r.HouseholdIDs)
 		if err != nil {
 			return err
 		}
-		var missing, removed, foreign []string
+		var missing []string
 		for _, id := range r.HouseholdIDs {
-			h, ok := hs[id]
-			switch {
-			case !ok:
+			if _, ok := hs[id]; !ok {
 				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			return apperr.NotFound.With("household_ids", firstN(missing, 20)).With("missing", len(missing))
+		}
+		officer, unit, err := tx.officerFor(a, r.OfficerID)
+		if err != nil {
+			return err
+		}
+		var removed, foreign []string
+		for _, id := range r.HouseholdIDs {
+			h := hs[id]
+			switch {
 			case h.BranchID != officer.BranchID:
 				foreign = append(foreign, id)
 			case h.ListStatus != ListActive:
 				removed = append(removed, id)
 			}
-		}
-		if len(missing) > 0 {
-			return apperr.NotFound.With("household_ids", firstN(missing, 20)).With("missing", len(missing))
 		}
 		if len(foreign) > 0 {
 			return apperr.Invalid("household_ids", "户与客户经理不属于同一分行", "the households and the officer belong to different branches").With("household_ids", firstN(foreign, 20))
