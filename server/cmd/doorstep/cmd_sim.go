@@ -234,7 +234,8 @@ type sim struct {
 
 	requests    atomic.Int64
 	failedTries atomic.Int64 // attempts answered 5xx/429 or lost on the network
-	clientErrs  atomic.Int64 // attempts answered 4xx
+	clientErrs  atomic.Int64 // attempts answered 4xx, but for expired tokens
+	expired     atomic.Int64 // attempts answered 401 token_expired (then refreshed)
 	done        atomic.Int64 // syncs finished in the current phase
 	total       atomic.Int64 // syncs planned in the current phase
 	phaseName   atomic.Value
@@ -286,6 +287,9 @@ func (s *sim) onRequest(ri client.RequestInfo) {
 	switch {
 	case ri.Status == 0 || ri.Status >= 500 || ri.Status == http.StatusTooManyRequests:
 		s.failedTries.Add(1)
+	case ri.Code == syncproto.CodeTokenExpired:
+		// Part of the protocol: the client refreshes and retries.
+		s.expired.Add(1)
 	case ri.Status >= 400:
 		s.clientErrs.Add(1)
 	}
@@ -294,7 +298,7 @@ func (s *sim) onRequest(ri client.RequestInfo) {
 		s.lat[ri.Path] = append(s.lat[ri.Path], ri.Duration)
 		s.mu.Unlock()
 	}
-	if ri.Err != nil {
+	if ri.Err != nil && ri.Code != syncproto.CodeTokenExpired {
 		s.noteErr(strings.TrimPrefix(ri.Path, "/api/v1/") + ": " + shortErr(ri.Err))
 	}
 }
@@ -677,7 +681,8 @@ func (s *sim) summary(wall time.Duration) error {
 	s.printServerView(w, s.before, s.after)
 
 	t := s.totals
-	fmt.Fprintf(w, "\nrequests: %d  (failed attempts retried or lost: %d, 4xx answers: %d)\n", s.requests.Load(), s.failedTries.Load(), s.clientErrs.Load())
+	fmt.Fprintf(w, "\nrequests: %d  (failed attempts retried or lost: %d, 4xx answers: %d, expired tokens refreshed: %d)\n",
+		s.requests.Load(), s.failedTries.Load(), s.clientErrs.Load(), s.expired.Load())
 	fmt.Fprintf(w, "mutations: %d pushed: %d accepted, %d merged, %d rejected; %d field conflicts; %d unanswered\n",
 		t.Pushed, t.Accepted, t.Merged, t.Rejected, t.Conflicts, t.Unanswered)
 	fmt.Fprintf(w, "changes pulled: %d\n", t.Pulled)
@@ -691,8 +696,11 @@ func (s *sim) summary(wall time.Duration) error {
 		}
 	}
 	fmt.Fprintf(w, "wall time: %s\n", wall.Round(time.Millisecond))
-	errs := failed + int(s.clientErrs.Load())
-	fmt.Fprintf(w, "errors: %d\n", errs)
+	// Every answer a device had to recover from counts, not only the syncs
+	// that finally failed.
+	errs := failed + int(s.clientErrs.Load()) + int(s.failedTries.Load())
+	fmt.Fprintf(w, "errors: %d  (failed syncs %d, 5xx/429/network attempts %d, 4xx answers %d)\n",
+		errs, failed, s.failedTries.Load(), s.clientErrs.Load())
 	if len(s.errSeen) > 0 {
 		type kv struct {
 			k string
