@@ -82,7 +82,9 @@
 // # Porting notes
 //
 // Keep the tokens in the platform's keychain rather than the database; keep
-// everything else as here. Never run two syncs at once, never hold a local
+// everything else as here. gomobile binds only simple types: to bind this
+// package, wrap the calls the app needs in a small package that passes
+// records as JSON strings. Never run two syncs at once, never hold a local
 // transaction across a network call, and never delete an outbox row before
 // its result is stored.
 package client
