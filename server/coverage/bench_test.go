@@ -21,7 +21,7 @@ import (
 // county supervisor asks for it. Around it the branch holds another county of
 // 5,000 households with its own visits, and three earlier months of the
 // county's visits, so that the query has to pick the county and the month
-// out of 255,000 visits.
+// out of 255,000 visits (and 25,500 financing needs).
 //
 // The target is 300 ms per ledger; scripts/bench-coverage.sh prints figures.
 func BenchmarkLedgerCounty20k(b *testing.B) {
@@ -170,8 +170,10 @@ func seedCounty(b *testing.B, db *store.DB, households, visits int) (store.OrgUn
 	// November: 60,000 visits over the county's households, most visited,
 	// some refused, absent or moved; October and the other county: noise.
 	outcomes := []string{"visited", "visited", "visited", "visited", "absent", "absent", "refused", "moved"}
+	// Every tenth visit records a financing need.
 	mkVisits := func(n int, pool []store.Household, month time.Month) {
 		batch := make([]store.Visit, 0, 5000)
+		var needs []store.FinancingNeed
 		for i := 0; i < n; i++ {
 			h := pool[(i*7919)%len(pool)]
 			at := time.Date(2026, month, 1+i%28, 1+i%10, i%60, 0, 0, time.UTC)
@@ -181,6 +183,12 @@ func seedCounty(b *testing.B, db *store.DB, households, visits int) (store.OrgUn
 				Outcome: outcomes[i%len(outcomes)], Lat: h.Lat, Lng: h.Lng, StartedAt: at, EndedAt: &end, VisitedAt: at, ReceivedAt: at,
 				Status: "recorded", Flags: "[]", FieldTimes: "{}", Version: 1, CreatedAt: at, UpdatedAt: at,
 			})
+			if i%10 == 0 {
+				v := &batch[len(batch)-1]
+				needs = append(needs, store.FinancingNeed{ID: store.NewID(), BranchID: v.BranchID, HouseholdID: v.HouseholdID, VisitID: &v.ID,
+					OfficerID: v.OfficerID, Purpose: "买猪苗", AmountFen: 1_000_000, Status: "recorded", FieldTimes: "{}", Version: 1,
+					CreatedAt: v.VisitedAt.Add(time.Hour), UpdatedAt: v.VisitedAt.Add(time.Hour)})
+			}
 			if len(batch) == cap(batch) {
 				insert(batch)
 				batch = batch[:0]
@@ -188,6 +196,9 @@ func seedCounty(b *testing.B, db *store.DB, households, visits int) (store.OrgUn
 		}
 		if len(batch) > 0 {
 			insert(batch)
+		}
+		if len(needs) > 0 {
+			insert(needs)
 		}
 	}
 	mkVisits(visits, hs[:households*9/10], time.November) // a tenth of the county still missing

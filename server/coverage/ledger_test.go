@@ -40,6 +40,14 @@ func TestLedgerOutcomes(t *testing.T) {
 		withNeed := f.household("XS-01", o1)
 		v := f.visit(withNeed, o1, "visited", nov(4, 10))
 		f.need(withNeed, &v, nov(4, 11))
+		// A need that arrived in December with a late-November visit counts
+		// for November; an old need from October does not.
+		lateNeed := f.household("XS-01", o1)
+		lv := f.visit(lateNeed, o1, "visited", nov(29, 16))
+		f.need(lateNeed, &lv, time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC))
+		oldNeed := f.household("XS-01", o1)
+		f.visit(oldNeed, o1, "visited", nov(4, 15))
+		f.need(oldNeed, nil, time.Date(2026, 10, 20, 3, 0, 0, 0, time.UTC))
 		refused := f.household("XS-01", o1)
 		f.visit(refused, o1, "refused", nov(5, 10))
 		moved := f.household("XS-01", o1)
@@ -78,7 +86,7 @@ func TestLedgerOutcomes(t *testing.T) {
 			moved.ID: coverage.OutcomeMoved, absent3.ID: coverage.OutcomeAbsent, absent2.ID: coverage.OutcomeMissing,
 			eliminated.ID: coverage.OutcomeRiskEliminated, missing.ID: coverage.OutcomeMissing, october.ID: coverage.OutcomeMissing,
 			firstMinute.ID: coverage.OutcomeVisited, disputed.ID: coverage.OutcomeMissing, deleted.ID: coverage.OutcomeMissing,
-			byColleague.ID: coverage.OutcomeVisited,
+			byColleague.ID: coverage.OutcomeVisited, lateNeed.ID: coverage.OutcomeVisitedWithNeed, oldNeed.ID: coverage.OutcomeVisited,
 		}
 		for id, o := range want {
 			if got := rowOf(t, l, id).Outcome; got != o {
@@ -94,7 +102,7 @@ func TestLedgerOutcomes(t *testing.T) {
 		if r := rowOf(t, l, absent2.ID); r.Attempts != 2 || r.Final {
 			t.Errorf("two absences: %+v", r)
 		}
-		if l.Summary.Households != 13 || l.Summary.Covered != 8 || l.Summary.Missing != 5 || l.Summary.CoverageRate != 0.6154 {
+		if l.Summary.Households != 15 || l.Summary.Covered != 10 || l.Summary.Missing != 5 || l.Summary.CoverageRate != 0.6667 {
 			t.Errorf("summary %+v", l.Summary)
 		}
 		if len(l.Officers) != 2 {
@@ -103,7 +111,7 @@ func TestLedgerOutcomes(t *testing.T) {
 		for _, o := range l.Officers {
 			switch o.Username {
 			case o1:
-				if o.Summary.Households != 5 || o.Summary.Missing != 0 || o.Summary.CoverageRate != 1 || len(o.Missing) != 0 {
+				if o.Summary.Households != 7 || o.Summary.Missing != 0 || o.Summary.CoverageRate != 1 || len(o.Missing) != 0 {
 					t.Errorf("officer1 %+v", o)
 				}
 			case o2:
@@ -126,7 +134,7 @@ func TestLedgerOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatalf("officer ledger: %v", err)
 		}
-		if off.Summary.Households != 5 || off.Scope.Kind != "officer" {
+		if off.Summary.Households != 7 || off.Scope.Kind != "officer" {
 			t.Errorf("officer ledger %+v", off.Summary)
 		}
 

@@ -7,7 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -157,7 +157,7 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 	defer rows.Close()
 	// Scanned by hand: a county's ledger is tens of thousands of rows, and
 	// reflection per row would cost more than the query.
-	var out []LedgerFacts
+	got := make([]LedgerFacts, 0, 1024)
 	for rows.Next() {
 		var f LedgerFacts
 		var reason sql.NullString
@@ -168,19 +168,28 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 		if reason.Valid {
 			f.ExemptionReason = &reason.String
 		}
-		out = append(out, f)
+		got = append(got, f)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("coverage ledger: %w", err)
 	}
-	// Sorted here rather than in SQL: a sort of wide rows spills to disk in
-	// Postgres' default work_mem, a sort of structs in Go does not.
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].OfficerID != out[j].OfficerID {
-			return out[i].OfficerID < out[j].OfficerID
+	// Sorted here rather than in SQL, where a sort of wide rows spills to
+	// disk in the default work_mem; an index is sorted, not the wide rows.
+	idx := make([]int32, len(got))
+	for i := range idx {
+		idx[i] = int32(i)
+	}
+	slices.SortFunc(idx, func(a, b int32) int {
+		x, y := &got[a], &got[b]
+		if c := strings.Compare(x.OfficerID, y.OfficerID); c != 0 {
+			return c
 		}
-		return out[i].HouseholdNo < out[j].HouseholdNo
+		return strings.Compare(x.HouseholdNo, y.HouseholdNo)
 	})
+	out := make([]LedgerFacts, len(got))
+	for i, j := range idx {
+		out[i] = got[j]
+	}
 	return out, nil
 }
 
@@ -199,16 +208,19 @@ func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, fro
 			AND vv.household_id IN (` + sub + `)
 		GROUP BY vv.household_id) v ON v.household_id = h.id`
 	vArgs := append([]any{s.BranchID, from, to}, inArgs...)
+	// A need counts for the month when it was recorded in it, or arrived
+	// later with one of the month's visits; either way it arrived after the
+	// month began, which keeps this to an index range of recent needs.
 	needs := `LEFT JOIN (
 		SELECT fn.household_id, COUNT(*) AS needs
 		FROM financing_needs fn
-		WHERE fn.branch_id = ? AND fn.deleted_at IS NULL
+		WHERE fn.branch_id = ? AND fn.created_at >= ? AND fn.deleted_at IS NULL
 			AND fn.household_id IN (` + sub + `)
-			AND ((fn.created_at >= ? AND fn.created_at < ?) OR fn.visit_id IN (
-				SELECT nv.id FROM visits nv WHERE nv.branch_id = ? AND nv.visited_at >= ? AND nv.visited_at < ?
-					AND nv.deleted_at IS NULL AND nv.status <> 'has_issues'))
+			AND (fn.created_at < ? OR EXISTS (
+				SELECT 1 FROM visits nv WHERE nv.branch_id = fn.branch_id AND nv.id = fn.visit_id
+					AND nv.visited_at >= ? AND nv.visited_at < ? AND nv.deleted_at IS NULL AND nv.status <> 'has_issues'))
 		GROUP BY fn.household_id) n ON n.household_id = h.id`
-	nArgs := append(append([]any{s.BranchID}, inArgs...), from, to, s.BranchID, from, to)
+	nArgs := append(append([]any{s.BranchID, from}, inArgs...), to, from, to)
 	where, wArgs := s.householdScopeSQL("h")
 	q := g.Table("households h").
 		Select(`h.id AS household_id, h.household_no, h.head_name, h.township, h.village,

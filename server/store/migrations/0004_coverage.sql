@@ -75,6 +75,6 @@ CREATE INDEX visit_flags_code ON visit_flags (branch_id, code);
 -- The ledger reads a month of visits for thousands of households at once.
 CREATE INDEX visits_month ON visits (branch_id, visited_at, household_id, outcome, status) WHERE deleted_at IS NULL;
 CREATE INDEX households_county ON households (branch_id, county_id);
-CREATE INDEX financing_needs_visit ON financing_needs (branch_id, visit_id);
+CREATE INDEX financing_needs_recent ON financing_needs (branch_id, created_at);
 CREATE INDEX tasks_visit ON tasks (branch_id, visit_id);
 CREATE INDEX tasks_household ON tasks (branch_id, household_id, status);
