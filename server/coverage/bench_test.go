@@ -184,7 +184,7 @@ func seedCounty(b *testing.B, db *store.DB, households, visits int) (store.OrgUn
 				Status: "recorded", Flags: "[]", FieldTimes: "{}", Version: 1, CreatedAt: at, UpdatedAt: at,
 			})
 			if i%10 == 0 {
-				v := &batch[len(batch)-1]
+				v := batch[len(batch)-1] // a copy: batch is reused
 				needs = append(needs, store.FinancingNeed{ID: store.NewID(), BranchID: v.BranchID, HouseholdID: v.HouseholdID, VisitID: &v.ID,
 					OfficerID: v.OfficerID, Purpose: "买猪苗", AmountFen: 1_000_000, Status: "recorded", FieldTimes: "{}", Version: 1,
 					CreatedAt: v.VisitedAt.Add(time.Hour), UpdatedAt: v.VisitedAt.Add(time.Hour)})
