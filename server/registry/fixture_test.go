@@ -135,6 +135,9 @@ func newWorld(t testing.TB, db *store.DB) *world {
 	return w
 }
 
+// clock is the world's time, for services built on the same database.
+func (w *world) clock() time.Time { return w.now }
+
 func (w *world) actor(username string) store.Actor {
 	u := w.users[username]
 	unit := w.unitByID(u.OrgUnitID)

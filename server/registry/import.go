@@ -306,6 +306,13 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 					row.Reassign, row.AssignmentID = true, store.NewID()
 					row.OutletID, row.CountyID = &m.OutletID, strOr(m.CountyID, countyID)
 				}
+				if !row.Changed && !row.NewlyEliminated && !row.Reassign {
+					// The fingerprint differs but no field does: a household
+					// written by other means, or a rotated index key. Nothing
+					// to apply.
+					sum.Unchanged++
+					continue
+				}
 				if row.Changed {
 					sum.Changed++
 				}

@@ -24,7 +24,40 @@ import (
 func runImport(ctx context.Context, env *cmdEnv, args []string) error {
 	return subcommands(ctx, env, "import", args, map[string]command{
 		"households": {"import the government monitoring list (dry run unless --commit)", importHouseholds},
+		"rekey":      {"re-seal stored ID and phone numbers under the newest key and rebuild their indexes", importRekey},
 	})
+}
+
+// importRekey re-seals the stored personal numbers after a key rotation: put
+// the new data key first in the secrets file, run this, then drop the old
+// key. It also rebuilds the blind indexes after a blind-index key change.
+func importRekey(ctx context.Context, env *cmdEnv, args []string) error {
+	cfg, rest, err := dbFlags(env, "import rekey", "import rekey [flags]", args)
+	if err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("import rekey: unexpected arguments %q", rest)
+	}
+	db, err := operatorDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sec, _, err := secrets.LoadOrCreate(cfg.SecretsFile)
+	if err != nil {
+		return err
+	}
+	svc := registry.New(db, sec, registry.Options{})
+	op := store.Actor{Role: store.RoleAdmin, Username: "operator", RequestID: "cli-rekey"}
+	res, err := svc.Rekey(ctx, op, func(done int) { fmt.Fprintf(env.stderr, "\r%d households", done) })
+	fmt.Fprintln(env.stderr)
+	if err != nil {
+		return fmt.Errorf("import rekey: %w (the batches before this one are done; run it again)", err)
+	}
+	fmt.Fprintf(env.stdout, "Re-sealed %d of %d households under key %s; discarded %d pending previews.\n",
+		res.Resealed, res.Households, sec.DataKeys[0].ID, res.Previews)
+	return nil
 }
 
 // progressFrom is the file size from which a progress bar is drawn.

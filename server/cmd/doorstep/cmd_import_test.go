@@ -131,6 +131,10 @@ func TestImportHouseholdsCommand(t *testing.T) {
 	if !strings.Contains(out, "--commit") {
 		t.Fatalf("help: %v\n%s", err, out)
 	}
+	out, _, err = runCmd(t, "", "import", "rekey")
+	if err != nil || !strings.Contains(out, "Re-sealed 0 of") {
+		t.Fatalf("rekey with nothing to do: %v\n%s", err, out)
+	}
 }
 
 // A large file shows a progress bar on stderr.
