@@ -25,12 +25,12 @@ echo
 echo "== query plan (first run)"
 awk '/query plan:/{p=1; next} p && /^ *(BenchmarkLedger|--- BENCH|=== RUN)/{exit} p' "$OUT" | sed 's/^ *bench_test.go:[0-9]*: //' | head -80
 echo
-echo "== figures (ms per ledger)"
+echo "== figures (wall ms per ledger; go-cpu: CPU ms the Go side spent per ledger)"
 awk '/^BenchmarkLedgerCounty20k\// && NF >= 4 {
     name=$1; sub(/-[0-9]+$/, "", name); ms=$3/1e6
     n[name]++; sum[name]+=ms; if (!(name in min) || ms<min[name]) min[name]=ms; if (ms>max[name]) max[name]=ms
-    for (i=4; i<=NF; i++) if ($(i+1)=="gzip-bytes/op") size[name]=$i
+    for (i=5; i<NF; i+=2) { if ($(i+1)=="gzip-bytes/op") size[name]=$i; if ($(i+1)=="go-cpu-ms/op") cpu[name]+=$i }
   }
   END {
-    for (k in n) printf "%-40s runs=%d  min=%.1f  mean=%.1f  max=%.1f%s\n", k, n[k], min[k], sum[k]/n[k], max[k], (k in size ? sprintf("  response=%.0f KiB gzip", size[k]/1024) : "")
+    for (k in n) printf "%-36s runs=%d  min=%.1f  mean=%.1f  max=%.1f  go-cpu=%.1f%s\n", k, n[k], min[k], sum[k]/n[k], max[k], cpu[k]/n[k], (k in size ? sprintf("  response=%.0f KiB gzip", size[k]/1024) : "")
   }' "$OUT" | sort
