@@ -204,17 +204,41 @@ func orJSON(s, empty string) string {
 	return s
 }
 
-// writeVersioned runs an upsert and insists that every row was written: a
-// row whose stored version is not the one read means someone else wrote it.
-func (tx *Tx) writeVersioned(what string, st bulkStmt, rows [][]any) error {
-	n, err := tx.bulkExec(st, rows)
+// writeVersioned writes rows whose version column sits at index vcol: rows
+// at version 1 are new and go in with a plain INSERT (a row that exists
+// after all fails it with a unique violation, which callers treat as a
+// race); the others go through the version-checked upsert, and every one of
+// them must be written: a row whose stored version is not the one read
+// means someone else wrote it.
+func (tx *Tx) writeVersioned(what string, st bulkStmt, vcol int, rows [][]any) error {
+	var fresh, updates [][]any
+	for _, r := range rows {
+		if v, _ := r[vcol].(int64); v == 1 {
+			fresh = append(fresh, r)
+		} else {
+			updates = append(updates, r)
+		}
+	}
+	if _, err := tx.bulkExec(bulkStmt{head: st.head, cols: st.cols}, fresh); err != nil {
+		return fmt.Errorf("write %s: %w", what, err)
+	}
+	n, err := tx.bulkExec(st, updates)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
-	if n != int64(len(rows)) {
-		return fmt.Errorf("write %s: %d of %d rows: %w", what, n, len(rows), ErrWriteRace)
+	if n != int64(len(updates)) {
+		return fmt.Errorf("write %s: %d of %d rows: %w", what, n, len(updates), ErrWriteRace)
 	}
 	return nil
+}
+
+func indexOf(cols []string, name string) int {
+	for i, c := range cols {
+		if c == name {
+			return i
+		}
+	}
+	panic("no column " + name)
 }
 
 // WriteVisits inserts new visits and updates existing ones. Each row's
@@ -227,7 +251,7 @@ func (tx *Tx) WriteVisits(rows []Visit) error {
 			v.Status, v.ReviewedBy, v.ReviewedAt, v.ReviewNote, orJSON(v.Flags, "[]"), v.AfterClose, orJSON(v.FieldTimes, "{}"), v.Version,
 			v.CreatedAt, v.UpdatedAt, v.DeletedAt}
 	}
-	return tx.writeVersioned("visits", visitUpsert, vals)
+	return tx.writeVersioned("visits", visitUpsert, indexOf(visitCols, "version"), vals)
 }
 
 // WriteVisitPlans inserts or updates visit plans (see WriteVisits).
@@ -237,7 +261,7 @@ func (tx *Tx) WriteVisitPlans(rows []VisitPlan) error {
 		vals[i] = []any{p.ID, p.BranchID, p.HouseholdID, p.OfficerID, p.PlannedOn, p.WindowEnd, p.Notes, p.Status,
 			p.CreatedBy, orJSON(p.FieldTimes, "{}"), p.Version, p.CreatedAt, p.UpdatedAt, p.DeletedAt}
 	}
-	return tx.writeVersioned("visit plans", planUpsert, vals)
+	return tx.writeVersioned("visit plans", planUpsert, indexOf(planCols, "version"), vals)
 }
 
 // WriteNeeds inserts or updates financing needs (see WriteVisits).
@@ -247,7 +271,7 @@ func (tx *Tx) WriteNeeds(rows []FinancingNeed) error {
 		vals[i] = []any{n.ID, n.BranchID, n.HouseholdID, n.VisitID, n.OfficerID, n.Purpose, n.AmountFen, n.Status,
 			n.Notes, orJSON(n.FieldTimes, "{}"), n.Version, n.CreatedAt, n.UpdatedAt, n.DeletedAt}
 	}
-	return tx.writeVersioned("financing needs", needUpsert, vals)
+	return tx.writeVersioned("financing needs", needUpsert, indexOf(needCols, "version"), vals)
 }
 
 // WriteLoans inserts or updates loan applications (see WriteVisits).
@@ -258,7 +282,7 @@ func (tx *Tx) WriteLoans(rows []LoanApplication) error {
 			l.Purpose, l.Status, l.SubmittedAt, l.DecidedBy, l.DecidedAt, l.DecisionNote, l.DisbursedAt,
 			orJSON(l.FieldTimes, "{}"), l.Version, l.CreatedAt, l.UpdatedAt, l.DeletedAt}
 	}
-	return tx.writeVersioned("loan applications", loanUpsert, vals)
+	return tx.writeVersioned("loan applications", loanUpsert, indexOf(loanCols, "version"), vals)
 }
 
 // WriteHouseholdObservations writes the observed fields of households that
@@ -272,7 +296,7 @@ func (tx *Tx) WriteHouseholdObservations(rows []Household) error {
 			h.IdentifiedOn, h.Lat, h.Lng, h.LocationSource, h.SituationNotes, orJSON(h.FieldTimes, "{}"), h.ListStatus, h.SnapshotID,
 			h.ContentHash, h.Version, h.CreatedAt, h.UpdatedAt, h.RemovedAt}
 	}
-	return tx.writeVersioned("households", householdUpsert, vals)
+	return tx.writeVersioned("households", householdUpsert, indexOf(householdCols, "version"), vals)
 }
 
 // InsertDeviceMutations appends to the per-device mutation log.

@@ -43,7 +43,7 @@ func (s *Service) Push(ctx context.Context, a store.Actor, req syncproto.PushReq
 	var results []syncproto.MutationResult
 	var err error
 	for attempt := 1; ; attempt++ {
-		results, err = s.pushOnce(ctx, a, req, now, offsetMS)
+		results, err = s.pushOnce(ctx, a, req, now, offsetMS, attempt == 1)
 		if err == nil || !errors.Is(err, store.ErrWriteRace) || attempt == maxPushAttempts || ctx.Err() != nil {
 			break
 		}
@@ -57,10 +57,15 @@ func (s *Service) Push(ctx context.Context, a store.Actor, req syncproto.PushReq
 	return syncproto.PushResponse{ServerTime: now, ClockOffsetMS: offsetMS, Results: results}, nil
 }
 
-func (s *Service) pushOnce(ctx context.Context, a store.Actor, req syncproto.PushRequest, now time.Time, offsetMS int64) ([]syncproto.MutationResult, error) {
+// pushOnce runs one attempt. On the first attempt the ids of creates are
+// taken to be new without looking them up: they are client-generated UUIDs,
+// and one that exists after all fails the insert with a unique violation,
+// which reruns the batch with every id looked up (and the create rejected
+// already_exists).
+func (s *Service) pushOnce(ctx context.Context, a store.Actor, req syncproto.PushRequest, now time.Time, offsetMS int64, trustCreates bool) ([]syncproto.MutationResult, error) {
 	var out []syncproto.MutationResult
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
-		b := &batch{s: s, tx: tx, a: a, now: now, offset: time.Duration(offsetMS) * time.Millisecond}
+		b := &batch{s: s, tx: tx, a: a, now: now, offset: time.Duration(offsetMS) * time.Millisecond, trustCreates: trustCreates}
 		res, err := b.run(req)
 		out = res
 		return err
@@ -101,6 +106,8 @@ type batch struct {
 	dev    store.Device
 	now    time.Time
 	offset time.Duration
+	// trustCreates skips looking up the ids of creates (see pushOnce).
+	trustCreates bool
 
 	households  map[string]*rec[hhRow]
 	assignStart map[string]time.Time
@@ -344,7 +351,9 @@ func (b *batch) load(fresh []*outcome) error {
 		}
 		oc.c = c
 		m := oc.m
-		add(m.Entity, m.EntityID)
+		if m.Op != syncproto.OpCreate || !b.trustCreates {
+			add(m.Entity, m.EntityID)
+		}
 		add(syncproto.EntityHousehold, ref(c, "household_id"))
 		add(syncproto.EntityVisit, ref(c, "visit_id"))
 		add(syncproto.EntityNeed, ref(c, "need_id"))
