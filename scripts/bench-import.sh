@@ -30,7 +30,7 @@ echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 echo "== seconds per run (100,000 households)"
 awk '/^BenchmarkImport100k/ {
-    for (i=4; i<NF; i+=2) { k=$(i+1); v=$i; n[k]++; s[k]+=v; if (!(k in lo) || v<lo[k]) lo[k]=v; if (v>hi[k]) hi[k]=v }
+    for (i=5; i<NF; i+=2) { k=$(i+1); v=$i; n[k]++; s[k]+=v; if (!(k in lo) || v<lo[k]) lo[k]=v; if (v>hi[k]) hi[k]=v }
   }
   END {
     split("parse-s compare-s dryrun-s commit-s dryrun+commit-s reimport-s", order, " ")
