@@ -125,8 +125,6 @@ var catalog = map[string]message{
 	"list.sort":        {"排序", "Sort"},
 	"list.apply":       {"查询", "Apply"},
 
-	"missing.service": {"此页所需的服务尚未上线：", "This page needs a service that is not available yet: "},
-
 	"hh.title":         {"监测户", "Households"},
 	"hh.no":            {"户编号", "Household no."},
 	"hh.head":          {"户主", "Head of household"},

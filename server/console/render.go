@@ -123,12 +123,6 @@ var funcs = template.FuncMap{
 			v.Del("page")
 		})
 	},
-	"missing": func(l lang, what string) any {
-		return struct {
-			L    lang
-			What string
-		}{l, what}
-	},
 }
 
 // yuan shows integer fen as yuan with two decimals and thousands separators.

@@ -221,6 +221,13 @@ func (cs *Console) loginSubmit(c *gin.Context) {
 		cs.fail(c, err)
 		return
 	}
+	// A browser that signs in again leaves its previous session behind:
+	// end it, so that one browser never holds two live sessions.
+	if prev, err := c.Cookie(SessionCookie); err == nil && prev != "" {
+		if err := cs.d.DB.EndConsoleSession(ctx, store.Actor{}, hashSessionID(prev), store.ConsoleEndSignOut); err != nil && !errors.Is(err, store.ErrNotFound) {
+			cs.log.WarnContext(ctx, "console: end the previous session", "request_id", cs.d.RequestID(c), "err", err)
+		}
+	}
 	cs.clearCookie(c, loginCookie)
 	cs.setCookie(c, SessionCookie, sid, int(cs.d.SessionTTL/time.Second), http.SameSiteLaxMode)
 	c.Redirect(http.StatusSeeOther, v.Next)
