@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -490,10 +491,13 @@ func TestConflictsAreSurfacedToTheLosingDevice(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		w := newWorld(t, db)
-		// The tablet's clock runs an hour ahead. Its edit is made first, so
-		// once the server corrects the clocks it is the earlier one and loses,
-		// although its raw device time is the later.
-		phone := w.device(t, "", client.Options{})
+		// The tablet's clock runs an hour ahead. The phone's edit is made
+		// three minutes after the tablet's (its clock is moved on for the
+		// edit only, so the corrected times stay within the server's
+		// allowance). Corrected, the phone's edit is the later and wins,
+		// although the tablet's raw device time is the later one.
+		var phoneSkew atomic.Int64
+		phone := w.device(t, "", client.Options{Clock: func() time.Time { return time.Now().Add(time.Duration(phoneSkew.Load())) }})
 		tablet := w.device(t, "", client.Options{Clock: func() time.Time { return time.Now().Add(time.Hour) }})
 		login(t, phone, testenv.Officer1)
 		login(t, tablet, testenv.Officer1)
@@ -503,9 +507,11 @@ func TestConflictsAreSurfacedToTheLosingDevice(t *testing.T) {
 		if err := tablet.UpdateHousehold(ctx, hh, client.HouseholdPatch{SituationNotes: ptr("平板：屋顶漏雨")}); err != nil {
 			t.Fatal(err)
 		}
+		phoneSkew.Store(int64(3 * time.Minute))
 		if err := phone.UpdateHousehold(ctx, hh, client.HouseholdPatch{SituationNotes: ptr("手机：屋顶已修好")}); err != nil {
 			t.Fatal(err)
 		}
+		phoneSkew.Store(0)
 		mustSync(t, phone)
 		rep := mustSync(t, tablet)
 		if rep.Rejected != 0 || rep.Conflicts == 0 {
