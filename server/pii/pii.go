@@ -18,7 +18,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"golang.org/x/text/width"
@@ -47,6 +49,7 @@ type Codec struct {
 	current string // id of the key new ciphertexts use
 	aeads   map[string]cipher.AEAD
 	bidx    []byte
+	macs    sync.Pool // of hash.Hash keyed with bidx: keying is most of a short HMAC's cost
 }
 
 // New builds a codec from the server's secrets: the first data key seals,
@@ -77,6 +80,7 @@ func New(sec *secrets.Secrets) (*Codec, error) {
 		c.aeads[k.ID] = aead
 	}
 	c.bidx = bytes.Clone(sec.BlindIndexKey)
+	c.macs.New = func() any { return hmac.New(sha256.New, c.bidx) }
 	return c, nil
 }
 
@@ -166,18 +170,23 @@ func (c *Codec) BlindIndex(kind Kind, value string) string {
 	if v == "" {
 		return ""
 	}
-	m := hmac.New(sha256.New, c.bidx)
+	m := c.macs.Get().(hash.Hash)
+	defer c.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(kind))
 	m.Write([]byte{0})
 	m.Write([]byte(v))
-	return hex.EncodeToString(m.Sum(nil)[:16])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:16])
 }
 
 // Keyed returns a keyed digest of the parts, hex-encoded, for fingerprints of
 // records that contain personal numbers (an unkeyed hash of an ID number can
 // be reversed by trying every plausible number).
 func (c *Codec) Keyed(purpose string, parts ...string) string {
-	m := hmac.New(sha256.New, c.bidx)
+	m := c.macs.Get().(hash.Hash)
+	defer c.macs.Put(m)
+	m.Reset()
 	m.Write([]byte("keyed:" + purpose))
 	for _, p := range parts {
 		var n [4]byte
@@ -186,12 +195,16 @@ func (c *Codec) Keyed(purpose string, parts ...string) string {
 		m.Write(n[:])
 		m.Write([]byte(p))
 	}
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
 }
 
 // Normalize puts a number in the one form that is sealed and indexed:
 // full-width characters narrowed, spaces, hyphens and dots dropped, x made X.
 func Normalize(kind Kind, value string) string {
+	if normal(kind, value) {
+		return value
+	}
 	v := width.Narrow.String(value)
 	var b strings.Builder
 	b.Grow(len(v))
@@ -211,6 +224,19 @@ func Normalize(kind Kind, value string) string {
 		}
 	}
 	return b.String()
+}
+
+// normal reports whether a value is already in normal form: ASCII digits,
+// with an upper-case X last for an ID number. Almost every value is.
+func normal(kind Kind, v string) bool {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= '0' && c <= '9' || kind == IDNumber && c == 'X' && i == len(v)-1 {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // Mask shows a number the way staff screens and exports do: an 18-character

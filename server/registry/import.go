@@ -8,8 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
@@ -161,7 +164,10 @@ func (s *Service) Compute(ctx context.Context, a store.Actor, in ImportInput) (*
 		return nil, err
 	}
 	t1 := time.Now()
-	d := s.diff(branch, res, store.NewAreaIndex(areas), version, state)
+	d, err := s.diff(branch, res, store.NewAreaIndex(areas), version, state)
+	if err != nil {
+		return nil, err
+	}
 	d.sha, d.fileName = hex.EncodeToString(h.Sum(nil)), in.FileName
 	d.Summary.ParseMillis, d.Summary.CompareMillis = parsed.Milliseconds(), time.Since(t1).Milliseconds()
 	if in.Progress != nil {
@@ -185,7 +191,7 @@ type FieldChange struct {
 	New any `json:"new"`
 }
 
-func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.AreaIndex, version int, state []store.HouseholdState) *DryRun {
+func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.AreaIndex, version int, state []store.HouseholdState) (*DryRun, error) {
 	d := &DryRun{Branch: branch}
 	sum := &d.Summary
 	sum.Format, sum.Encoding, sum.Sheet, sum.DataRows, sum.BaseVersion = res.Format, res.Encoding, res.Sheet, res.DataRows, version
@@ -233,8 +239,19 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 		sum.Warnings++
 	}
 
+	// The fingerprints first, on every core: they decide what is unchanged.
+	identified := make([]string, len(res.Rows))
+	hashes := make([]string, len(res.Rows))
+	parallel(len(res.Rows), func(i int) {
+		r := &res.Rows[i]
+		if !r.IdentifiedAt.IsZero() {
+			identified[i] = r.IdentifiedAt.Format(time.DateOnly)
+		}
+		hashes[i] = s.listHash(r, identified[i])
+	})
 	seen := make(map[string]bool, len(res.Rows))
 	counties := map[string]bool{}
+	var sealFrom []int // the source row of each staged row, for sealing below
 	for i := range res.Rows {
 		r := &res.Rows[i]
 		countyID, served := ix.Serves(r.County)
@@ -248,11 +265,7 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 		}
 		counties[r.County] = true
 		seen[r.HouseholdNo] = true
-		identified := ""
-		if !r.IdentifiedAt.IsZero() {
-			identified = r.IdentifiedAt.Format(time.DateOnly)
-		}
-		hash := s.listHash(r, identified)
+		hash := hashes[i]
 		old := byNo[r.HouseholdNo]
 		if old != nil && old.ListStatus == store.ListActive && old.ContentHash == hash {
 			sum.Unchanged++
@@ -264,10 +277,8 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 			IDNumberBidx: s.codec.BlindIndex(pii.IDNumber, r.IDNumber), IDNumberMasked: pii.Mask(pii.IDNumber, r.IDNumber),
 			PhoneBidx: s.codec.BlindIndex(pii.Phone, r.Phone), PhoneMasked: pii.Mask(pii.Phone, r.Phone),
 			FamilySize: r.FamilySize, Category: r.Category, RiskType: r.RiskType, HasLabor: r.HasLabor,
-			RiskEliminated: r.RiskEliminated, IdentifiedOn: identified, ContentHash: hash, Fields: "{}",
+			RiskEliminated: r.RiskEliminated, IdentifiedOn: identified[i], ContentHash: hash, Fields: "{}",
 		}
-		row.IDNumberEnc, _ = s.codec.Seal(pii.IDNumber, pii.Normalize(pii.IDNumber, r.IDNumber))
-		row.PhoneEnc, _ = s.codec.Seal(pii.Phone, pii.Normalize(pii.Phone, r.Phone))
 		m, mapped := ix.Outlet(r.County, r.Township, r.Village)
 		switch {
 		case old == nil:
@@ -322,6 +333,22 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 			}
 		}
 		d.rows = append(d.rows, row)
+		sealFrom = append(sealFrom, i)
+	}
+	// Seal the personal numbers of the staged rows, on every core.
+	var sealErr atomic.Value
+	parallel(len(sealFrom), func(k int) {
+		r, row := &res.Rows[sealFrom[k]], &d.rows[k]
+		var err error
+		if row.IDNumberEnc, err = s.codec.Seal(pii.IDNumber, pii.Normalize(pii.IDNumber, r.IDNumber)); err == nil {
+			row.PhoneEnc, err = s.codec.Seal(pii.Phone, pii.Normalize(pii.Phone, r.Phone))
+		}
+		if err != nil {
+			sealErr.Store(err)
+		}
+	})
+	if err, _ := sealErr.Load().(error); err != nil {
+		return nil, fmt.Errorf("seal personal numbers: %w", err)
 	}
 	for c := range counties {
 		sum.CountiesInFile = append(sum.CountiesInFile, c)
@@ -359,7 +386,31 @@ func (s *Service) diff(branch store.OrgUnit, res *importfile.Result, ix *store.A
 	}
 	sum.ChangeCount = len(d.rows)
 	sum.Committable = sum.Errors == 0
-	return d
+	return d, nil
+}
+
+// parallel runs fn for 0..n-1 on every core; small n run in place.
+func parallel(n int, fn func(i int)) {
+	workers := runtime.GOMAXPROCS(0)
+	if n < 2048 || workers < 2 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (n + workers - 1) / workers
+	for lo := 0; lo < n; lo += per {
+		hi := min(n, lo+per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func strOr(s, fallback string) *string {
