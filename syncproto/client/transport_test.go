@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -459,4 +460,61 @@ func TestEmptyAnswerLabelledGzip(t *testing.T) {
 	if sess, _ := c.Session(context.Background()); sess.SignedIn {
 		t.Fatal("tokens survived logout")
 	}
+}
+
+func TestLogsCarryNoSecrets(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	s := &scripted{handle: func(n int, r *recorded, w http.ResponseWriter) {
+		switch r.Path {
+		case "/api/v1/auth/login":
+			writeJSON(w, 200, syncproto.TokenResponse{AccessToken: "access-SECRET-1", RefreshToken: "refresh-SECRET-1", UserID: testUser, Role: "officer"})
+		case "/api/v1/auth/refresh":
+			writeJSON(w, 200, syncproto.TokenResponse{AccessToken: "access-SECRET-2", RefreshToken: "refresh-SECRET-2", UserID: testUser, Role: "officer"})
+		default:
+			if n == 2 {
+				apiError(w, 401, syncproto.CodeTokenExpired)
+				return
+			}
+			if n == 4 {
+				apiError(w, 503, syncproto.CodeUnavailable)
+				return
+			}
+			emptyPull(w)
+		}
+	}}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	c, err := Open(context.Background(), t.TempDir(), Options{BaseURL: srv.URL, Log: log, BackoffBase: time.Millisecond, BackoffMax: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Login(context.Background(), "officer1", "pass-SECRET-word", "phone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "retrying") {
+		t.Fatalf("the test did not exercise the retry log:\n%s", out)
+	}
+	if strings.Contains(out, "SECRET") {
+		t.Fatalf("a secret reached the log:\n%s", out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
 }
