@@ -39,11 +39,16 @@ func (s *Service) Push(ctx context.Context, a store.Actor, req syncproto.PushReq
 		return syncproto.PushResponse{}, apperr.Invalid("device_time", "缺少设备时间 device_time", "device_time is required")
 	}
 	now := store.Now()
-	offsetMS := now.Sub(req.DeviceTime).Milliseconds()
+	// The offset is kept to the microsecond for correcting times; devices are
+	// told it in milliseconds. Either way it carries the request's transit
+	// time, so edits made a few milliseconds apart on two devices cannot be
+	// ordered reliably by their corrected times.
+	offset := now.Sub(req.DeviceTime)
+	offsetMS := offset.Milliseconds()
 	var results []syncproto.MutationResult
 	var err error
 	for attempt := 1; ; attempt++ {
-		results, err = s.pushOnce(ctx, a, req, now, offsetMS, attempt == 1)
+		results, err = s.pushOnce(ctx, a, req, now, offset, attempt == 1)
 		if err == nil || !errors.Is(err, store.ErrWriteRace) || attempt == maxPushAttempts || ctx.Err() != nil {
 			break
 		}
@@ -62,10 +67,10 @@ func (s *Service) Push(ctx context.Context, a store.Actor, req syncproto.PushReq
 // and one that exists after all fails the insert with a unique violation,
 // which reruns the batch with every id looked up (and the create rejected
 // already_exists).
-func (s *Service) pushOnce(ctx context.Context, a store.Actor, req syncproto.PushRequest, now time.Time, offsetMS int64, trustCreates bool) ([]syncproto.MutationResult, error) {
+func (s *Service) pushOnce(ctx context.Context, a store.Actor, req syncproto.PushRequest, now time.Time, offset time.Duration, trustCreates bool) ([]syncproto.MutationResult, error) {
 	var out []syncproto.MutationResult
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
-		b := &batch{s: s, tx: tx, a: a, now: now, offset: time.Duration(offsetMS) * time.Millisecond, trustCreates: trustCreates}
+		b := &batch{s: s, tx: tx, a: a, now: now, offset: offset, trustCreates: trustCreates}
 		res, err := b.run(req)
 		out = res
 		return err
