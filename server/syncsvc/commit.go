@@ -311,21 +311,16 @@ func (b *batch) assignmentOf(householdID string) *store.Assignment {
 }
 
 // loggedFields is what the conflict log keeps of a rejected mutation's
-// values: its fields as JSON, phone numbers masked, at most maxLoggedValue
-// bytes, and always storable in a JSONB column.
+// values: its fields as JSON with personal numbers masked (whatever entity
+// they were sent for), at most maxLoggedValue bytes, and always storable in
+// a JSONB column.
 func loggedFields(m *syncproto.Mutation) *string {
 	if len(m.Fields) == 0 {
 		return nil
 	}
-	fields := m.Fields
-	if m.Entity == syncproto.EntityHousehold {
-		if p, ok := fields["phone"]; ok {
-			fields = make(map[string]json.RawMessage, len(m.Fields))
-			for k, v := range m.Fields {
-				fields[k] = v
-			}
-			fields["phone"] = maskedPhoneValue("phone", p)
-		}
+	fields := make(map[string]json.RawMessage, len(m.Fields))
+	for k, v := range m.Fields {
+		fields[k] = maskedPhoneValue(k, v)
 	}
 	body, err := json.Marshal(fields)
 	if err != nil || len(body) > maxLoggedValue {
@@ -344,13 +339,20 @@ func jsonbSafe(b []byte) []byte {
 	return mustJSON(string(b))
 }
 
+// personalFields are field names whose values are personal numbers, which
+// are kept masked outside their sealed columns.
+var personalFields = map[string]pii.Kind{"phone": pii.Phone, "id_number": pii.IDNumber, "id_number_masked": pii.IDNumber}
+
+// maskedPhoneValue masks the value of a personal-number field; other fields
+// pass through.
 func maskedPhoneValue(field string, raw json.RawMessage) json.RawMessage {
-	if field != "phone" || len(raw) == 0 {
+	kind, personal := personalFields[field]
+	if !personal || len(raw) == 0 {
 		return raw
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return mustJSON("***")
 	}
-	return mustJSON(pii.Mask(pii.Phone, s))
+	return mustJSON(pii.Mask(kind, s))
 }

@@ -1,6 +1,7 @@
 package syncsvc_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -190,6 +191,12 @@ func TestHouseholdRules(t *testing.T) {
 			t.Fatalf("notes %q", got)
 		}
 
+		// An ID number sent by mistake is refused and never kept in clear.
+		m = phone.m(syncproto.EntityHousehold, syncproto.OpUpdate, hh, 4, map[string]any{"id_number": "500241199001010295"})
+		wantRejected(t, phone.pushOne(m), syncproto.RejectServerOwned, "id_number")
+		if rows := f.conflictRows(m.MutationID); len(rows) != 1 || strings.Contains(*rows[0].DeviceValue, "19900101") {
+			t.Fatalf("ID number kept in clear: %+v", rows)
+		}
 		for _, c := range []struct{ field, code string }{
 			{"head_name", syncproto.RejectServerOwned}, {"id_number", syncproto.RejectServerOwned}, {"category", syncproto.RejectServerOwned},
 			{"risk_type", syncproto.RejectServerOwned}, {"village", syncproto.RejectServerOwned}, {"household_no", syncproto.RejectServerOwned},
