@@ -158,7 +158,7 @@ func Open(ctx context.Context, dir string, opts Options) (*Client, error) {
 		return nil, fmt.Errorf("open device store: %w", err)
 	}
 	path := filepath.Join(dir, "device.db")
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
+	dsn := "file:" + uriPath(path) + "?_pragma=journal_mode(WAL)&_pragma=busy_timeout(10000)" +
 		"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)&_txlock=immediate"
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -204,6 +204,12 @@ func Open(ctx context.Context, dir string, opts Options) (*Client, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// uriPath escapes the characters that end or escape a path in an SQLite
+// file: URI, so that a directory named "a#b" or "a?b" opens that directory.
+func uriPath(p string) string {
+	return strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
 }
 
 // Close closes the local store.

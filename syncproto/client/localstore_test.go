@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -110,6 +112,26 @@ func TestOpenKeepsDeviceID(t *testing.T) {
 	}
 	if _, err := Open(context.Background(), t.TempDir(), Options{BaseURL: "ftp://x"}); err == nil {
 		t.Fatal("a non-http server URL must be refused")
+	}
+}
+
+func TestOddDirectoryNames(t *testing.T) {
+	root := t.TempDir()
+	var ids []string
+	for _, name := range []string{"a#b", "a?b", "a%20b", "a b"} {
+		c := openTest(t, filepath.Join(root, name))
+		ids = append(ids, c.DeviceID())
+		c.Close()
+		if _, err := os.Stat(filepath.Join(root, name, "device.db")); err != nil {
+			t.Fatalf("%q: the store is not inside the directory: %v", name, err)
+		}
+	}
+	for i := range ids {
+		for j := i + 1; j < len(ids); j++ {
+			if ids[i] == ids[j] {
+				t.Fatal("two directories share one store")
+			}
+		}
 	}
 }
 
