@@ -48,10 +48,10 @@ func (tx *Tx) createSimHouseholds(officerUsername, prefix string, n int) ([]stri
 	if err := tx.Where("id = ?", u.OrgUnitID).Take(&outlet).Error; err != nil {
 		return nil, fmt.Errorf("sim households: outlet: %w", err)
 	}
-	// Numbered after the officer's households with the prefix: a prefix must
-	// belong to one officer for the numbers to stay unique.
+	// Numbered after every household of the branch with the prefix, so
+	// several officers may share one prefix.
 	var have int64
-	if err := tx.Model(&Household{}).Where("branch_id = ? AND officer_id = ? AND household_no LIKE ?", u.BranchID, u.ID, prefix+"-%").Count(&have).Error; err != nil {
+	if err := tx.Model(&Household{}).Where("branch_id = ? AND household_no LIKE ?", u.BranchID, prefix+"-%").Count(&have).Error; err != nil {
 		return nil, fmt.Errorf("sim households: %w", err)
 	}
 	now := Now()
