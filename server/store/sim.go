@@ -25,7 +25,7 @@ const (
 
 // CreateSimHouseholds adds n synthetic households assigned to the officer
 // (an active officer at an outlet), numbered <prefix>-NNNN after the
-// officer's existing households with that prefix. It returns their ids.
+// branch's existing households with that prefix. It returns their ids.
 func (db *DB) CreateSimHouseholds(ctx context.Context, officerUsername, prefix string, n int) ([]string, error) {
 	var ids []string
 	err := db.Transact(ctx, func(tx *Tx) error {
