@@ -138,6 +138,9 @@ func (tx *Tx) recomputeOfficers(branchID, month string, officers []string, clk R
 	if err != nil {
 		return err
 	}
+	if err := tx.reportNoJIT(); err != nil {
+		return err
+	}
 	var named []string
 	unassigned := false
 	for _, o := range officers {
@@ -152,7 +155,7 @@ func (tx *Tx) recomputeOfficers(branchID, month string, officers []string, clk R
 		if _, err := tx.reportExec(`DELETE FROM report_rows WHERE branch_id = @b AND month = @m AND level = 'officer' AND officer_id = ''`, args); err != nil {
 			return fmt.Errorf("report: clear unassigned rows: %w", err)
 		}
-		q := strings.NewReplacer("{{ASSIGNED}}", "a.officer_id IS NULL", "{{VISITORS}}", "1 = 0").Replace(reportComputeSQL(tx.db.dialect, true))
+		q := strings.NewReplacer("{{ASSIGNED}}", "a.officer_id IS NULL", "{{VISITORS}}", "1 = 0", "{{FIRSTS}}", "1 = 0").Replace(reportComputeSQL(tx.db.dialect, true))
 		if _, err := tx.reportExec(q, args); err != nil {
 			return fmt.Errorf("report: compute unassigned rows: %w", err)
 		}
@@ -162,7 +165,8 @@ func (tx *Tx) recomputeOfficers(branchID, month string, officers []string, clk R
 		if _, err := tx.reportExec(`DELETE FROM report_rows WHERE branch_id = @b AND month = @m AND level = 'officer' AND officer_id IN (@o)`, args); err != nil {
 			return fmt.Errorf("report: clear officer rows: %w", err)
 		}
-		q := strings.NewReplacer("{{ASSIGNED}}", "a.officer_id IN (@o)", "{{VISITORS}}", "v.officer_id IN (@o)").Replace(reportComputeSQL(tx.db.dialect, false))
+		q := strings.NewReplacer("{{ASSIGNED}}", "a.officer_id IN (@o)", "{{VISITORS}}", "v.officer_id IN (@o)",
+			"{{FIRSTS}}", "p.household_id IN (SELECT household_id FROM vm)").Replace(reportComputeSQL(tx.db.dialect, false))
 		if _, err := tx.reportExec(q, args); err != nil {
 			return fmt.Errorf("report: compute officer rows: %w", err)
 		}
@@ -176,11 +180,21 @@ func (tx *Tx) rebuildMonth(branchID, month string, clk ReportClock) error {
 	if err != nil {
 		return err
 	}
+	if err := tx.reportNoJIT(); err != nil {
+		return err
+	}
+	if tx.db.dialect == Postgres {
+		// A whole month joins every visit of the branch: let the hashes and
+		// sorts stay in memory for this transaction.
+		if err := tx.Exec(`SET LOCAL work_mem = '128MB'`).Error; err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+	}
 	args := map[string]any{"b": branchID, "m": month, "s": from, "t": to, "asof": clk.asOfDate(month), "now": clk.now()}
 	if _, err := tx.reportExec(`DELETE FROM report_rows WHERE branch_id = @b AND month = @m`, args); err != nil {
 		return fmt.Errorf("report: clear month: %w", err)
 	}
-	q := strings.NewReplacer("{{ASSIGNED}}", "1 = 1", "{{VISITORS}}", "1 = 1").Replace(reportComputeSQL(tx.db.dialect, true))
+	q := strings.NewReplacer("{{ASSIGNED}}", "1 = 1", "{{VISITORS}}", "1 = 1", "{{FIRSTS}}", "1 = 1").Replace(reportComputeSQL(tx.db.dialect, true))
 	if _, err := tx.reportExec(q, args); err != nil {
 		return fmt.Errorf("report: compute month: %w", err)
 	}
@@ -188,6 +202,19 @@ func (tx *Tx) rebuildMonth(branchID, month string, clk ReportClock) error {
 		return err
 	}
 	return tx.markOpened(branchID, month, clk)
+}
+
+// reportNoJIT turns PostgreSQL's JIT compilation off for the transaction:
+// the planner overestimates the figure statements and would spend seconds
+// compiling a statement that runs in milliseconds.
+func (tx *Tx) reportNoJIT() error {
+	if tx.db.dialect != Postgres {
+		return nil
+	}
+	if err := tx.Exec(`SET LOCAL jit = off`).Error; err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
 func (tx *Tx) markOpened(branchID, month string, clk ReportClock) error {

@@ -135,7 +135,7 @@ var ReportFigureDefs = []ReportFigure{
 	},
 	{
 		Code: "visits_flagged", LabelZH: "存疑走访次数", LabelEN: "Visits flagged", Unit: UnitVisits, Source: SourceVisit,
-		SQL:   "CASE WHEN v.status = 'has_issues' OR JSON_LEN(v.flags) > 0 THEN 1 ELSE 0 END",
+		SQL:   "CASE WHEN v.status = 'has_issues' OR v.flag_count > 0 THEN 1 ELSE 0 END",
 		DefZH: "走访次数中，带有自动核查标记（如定位偏远、时长过短、时钟可疑）或被主管标记为“有问题”的次数。",
 		DefEN: "Visits carrying an automatic check flag (location far off, too short, suspect clock, ...) or marked has_issues by a supervisor.",
 		get:   func(r *ReportFigures) *int64 { return &r.VisitsFlagged },
@@ -329,39 +329,76 @@ const reportInListSQL = `CASE WHEN (h.removed_at IS NULL OR h.removed_at >= @t)
 const reportVisitCounted = `x.branch_id = @b AND x.household_id = r.household_id AND x.deleted_at IS NULL
       AND x.outcome = '` + reportVisitedOutcome + `' AND x.status <> '` + reportIssuesStatus + `'`
 
-const reportHouseholdSQL = `
-SELECT q.*,
-  CASE WHEN q.officer_id <> '' AND q.first_visit_at >= @s AND q.first_visit_at < @t THEN 1 ELSE 0 END AS first_visit_in_month
-FROM (SELECT r.*,
-  CASE WHEN r.in_list = 1 AND EXISTS (SELECT 1 FROM visits x WHERE ` + reportVisitCounted + `
-      AND x.visited_at >= @s AND x.visited_at < @t) THEN 1 ELSE 0 END AS visited,
-  CASE WHEN EXISTS (SELECT 1 FROM financing_needs x LEFT JOIN visits xv ON xv.branch_id = x.branch_id AND xv.id = x.visit_id
-      WHERE x.branch_id = @b AND x.household_id = r.household_id AND x.deleted_at IS NULL
-        AND COALESCE(xv.visited_at, x.created_at) >= @s AND COALESCE(xv.visited_at, x.created_at) < @t) THEN 1 ELSE 0 END AS has_need,
-  CASE WHEN r.in_list = 1 AND r.officer_id <> '' AND r.due_on <> '' AND r.due_on < @asof
-      AND NOT EXISTS (SELECT 1 FROM visits x WHERE ` + reportVisitCounted + `
-        AND x.visited_at >= r.assigned_at AND x.visited_at < @t) THEN 1 ELSE 0 END AS overdue,
-  CASE WHEN r.officer_id <> '' THEN (SELECT MIN(x.visited_at) FROM visits x WHERE x.branch_id = @b
-      AND x.household_id = r.household_id AND x.deleted_at IS NULL AND x.visited_at >= r.assigned_at) END AS first_visit_at
-FROM resp r) q`
+// The sources are materialised common table expressions, each computed once
+// and set-based: the visits of the households in r are aggregated per
+// household with one join (not probed per row), and a visit's "first ever"
+// is decided against its household's earliest visit.
+//
+// hv: per household of r, from its visits before the month's end: visited
+// this month (counted), visited since the assignment (counted), and the
+// first visit (any outcome) since the assignment.
+const reportHouseholdVisitsSQL = `
+SELECT r.household_id,
+  MAX(CASE WHEN ` + reportCountedX + ` AND x.visited_at >= @s THEN 1 ELSE 0 END) AS visited,
+  MAX(CASE WHEN ` + reportCountedX + ` AND x.visited_at >= r.assigned_at THEN 1 ELSE 0 END) AS visited_since,
+  MIN(CASE WHEN x.visited_at >= r.assigned_at THEN x.visited_at END) AS first_visit_at
+FROM resp r
+JOIN visits x ON x.branch_id = @b AND x.household_id = r.household_id
+WHERE x.deleted_at IS NULL AND x.visited_at < @t
+GROUP BY r.household_id`
 
-const reportVisitSQL = `
-SELECT COALESCE(o.parent_id, '') AS county_id, COALESCE(v.outlet_id, '') AS outlet_id, v.officer_id AS officer_id,
-  v.status AS status, v.flags AS flags,
-  CASE WHEN EXISTS (SELECT 1 FROM visits p WHERE p.branch_id = v.branch_id AND p.household_id = v.household_id
-      AND p.deleted_at IS NULL AND (p.visited_at < v.visited_at OR (p.visited_at = v.visited_at AND p.id < v.id)))
-    THEN 0 ELSE 1 END AS is_first
-FROM visits v
-LEFT JOIN org_units o ON o.id = v.outlet_id
-WHERE v.branch_id = @b AND {{VISITORS}} AND v.deleted_at IS NULL AND v.visited_at >= @s AND v.visited_at < @t`
+// reportCountedX: visit x has outcome visited and no supervisor marked it has_issues.
+const reportCountedX = `(x.outcome = '` + reportVisitedOutcome + `' AND x.status <> '` + reportIssuesStatus + `')`
 
-const reportNeedSQL = `
-SELECT r.county_id, r.outlet_id, r.officer_id, x.amount_fen AS amount_fen
+// nm: the needs of the households of r recorded in the month (a need's
+// month is its linked visit's, else when it was received).
+const reportNeedMonthSQL = `
+SELECT r.household_id, r.county_id, r.outlet_id, r.officer_id, x.amount_fen AS amount_fen
 FROM financing_needs x
 JOIN resp r ON r.household_id = x.household_id
 LEFT JOIN visits xv ON xv.branch_id = x.branch_id AND xv.id = x.visit_id
 WHERE x.branch_id = @b AND x.deleted_at IS NULL
   AND COALESCE(xv.visited_at, x.created_at) >= @s AND COALESCE(xv.visited_at, x.created_at) < @t`
+
+// hsrc, the household source.
+const reportHouseholdSQL = `
+SELECT q.*,
+  CASE WHEN q.officer_id <> '' AND q.first_visit_at >= @s AND q.first_visit_at < @t THEN 1 ELSE 0 END AS first_visit_in_month
+FROM (SELECT r.household_id, r.county_id, r.outlet_id, r.officer_id, r.assigned_at, r.in_list,
+  CASE WHEN r.in_list = 1 AND COALESCE(hv.visited, 0) = 1 THEN 1 ELSE 0 END AS visited,
+  CASE WHEN EXISTS (SELECT 1 FROM nm WHERE nm.household_id = r.household_id) THEN 1 ELSE 0 END AS has_need,
+  CASE WHEN r.in_list = 1 AND r.officer_id <> '' AND r.due_on <> '' AND r.due_on < @asof
+      AND COALESCE(hv.visited_since, 0) = 0 THEN 1 ELSE 0 END AS overdue,
+  CASE WHEN r.officer_id <> '' THEN hv.first_visit_at END AS first_visit_at
+FROM resp r LEFT JOIN hv ON hv.household_id = r.household_id) q`
+
+// vm: the month's visits by the officers recomputed; fv: the earliest visit
+// time of each of their households ({{FIRSTS}} narrows it to those
+// households when a few officers are recomputed; a whole month scans once).
+const reportMonthVisitsSQL = `
+SELECT v.id, v.household_id, v.visited_at, COALESCE(o.parent_id, '') AS county_id, COALESCE(v.outlet_id, '') AS outlet_id,
+  v.officer_id AS officer_id, v.status AS status, JSON_LEN(v.flags) AS flag_count
+FROM visits v
+LEFT JOIN org_units o ON o.id = v.outlet_id
+WHERE v.branch_id = @b AND {{VISITORS}} AND v.deleted_at IS NULL AND v.visited_at >= @s AND v.visited_at < @t`
+
+const reportFirstVisitsSQL = `
+SELECT p.household_id, MIN(p.visited_at) AS first_at
+FROM visits p
+WHERE p.branch_id = @b AND p.deleted_at IS NULL AND {{FIRSTS}}
+GROUP BY p.household_id`
+
+// vsrc, the visit source. Two visits at the very same time: the smaller id is first.
+const reportVisitSQL = `
+SELECT vm.county_id, vm.outlet_id, vm.officer_id, vm.status, vm.flag_count,
+  CASE WHEN vm.visited_at <> fv.first_at THEN 0
+       WHEN EXISTS (SELECT 1 FROM visits p WHERE p.branch_id = @b AND p.household_id = vm.household_id
+           AND p.deleted_at IS NULL AND p.visited_at = vm.visited_at AND p.id < vm.id) THEN 0
+       ELSE 1 END AS is_first
+FROM vm JOIN fv ON fv.household_id = vm.household_id`
+
+// nsrc and lsrc, the need and loan sources.
+const reportNeedSQL = `SELECT nm.county_id, nm.outlet_id, nm.officer_id, nm.amount_fen FROM nm`
 
 const reportLoanSQL = `
 SELECT r.county_id, r.outlet_id, r.officer_id, x.amount_fen AS amount_fen,
@@ -375,12 +412,12 @@ WHERE x.branch_id = @b AND x.deleted_at IS NULL
   AND ((x.submitted_at >= @s AND x.submitted_at < @t) OR (x.decided_at >= @s AND x.decided_at < @t)
        OR (x.disbursed_at >= @s AND x.disbursed_at < @t))`
 
-// reportSourceSQL maps a source to its SELECT and alias.
-var reportSourceSQL = []struct{ source, sql, alias string }{
-	{SourceHousehold, reportHouseholdSQL, "r"},
-	{SourceVisit, reportVisitSQL, "v"},
-	{SourceNeed, reportNeedSQL, "n"},
-	{SourceLoan, reportLoanSQL, "l"},
+// reportSourceSQL maps a source to its CTE and the alias the figures use.
+var reportSourceSQL = []struct{ source, cte, alias string }{
+	{SourceHousehold, "hsrc", "r"},
+	{SourceVisit, "vsrc", "v"},
+	{SourceNeed, "nsrc", "n"},
+	{SourceLoan, "lsrc", "l"},
 }
 
 // reportComputeSQL builds the statement that recomputes officer rows: the
@@ -390,27 +427,46 @@ func reportComputeSQL(dialect string, withUnassigned bool) string {
 	if withUnassigned {
 		resp += "\nUNION ALL" + reportUnassignedSQL
 	}
+	ctes := []struct{ name, sql string }{
+		{"resp", resp},
+		{"hv", reportHouseholdVisitsSQL},
+		{"nm", reportNeedMonthSQL},
+		{"hsrc", reportHouseholdSQL},
+		{"vm", reportMonthVisitsSQL},
+		{"fv", reportFirstVisitsSQL},
+		{"vsrc", reportVisitSQL},
+		{"nsrc", reportNeedSQL},
+		{"lsrc", reportLoanSQL},
+	}
+	var with []string
+	for _, c := range ctes {
+		with = append(with, c.name+" AS MATERIALIZED ("+c.sql+")")
+	}
 	var parts []string
 	for _, src := range reportSourceSQL {
 		var b strings.Builder
-		b.WriteString("SELECT " + src.alias + ".county_id, " + src.alias + ".outlet_id, " + src.alias + ".officer_id")
+		a := src.alias
+		b.WriteString("SELECT " + a + ".county_id, " + a + ".outlet_id, " + a + ".officer_id")
+		n := 0
 		for _, f := range reportStored() {
-			b.WriteString(", ")
 			if f.Source == src.source {
-				b.WriteString(f.SQL)
+				b.WriteString(", SUM(" + f.SQL + ") AS " + f.Code)
+				n++
 			} else {
-				b.WriteString("0")
+				b.WriteString(", 0 AS " + f.Code)
 			}
-			b.WriteString(" AS " + f.Code)
 		}
-		b.WriteString(" FROM (" + src.sql + ") " + src.alias)
+		if n == 0 {
+			continue
+		}
+		b.WriteString(" FROM " + src.cte + " " + a + " GROUP BY " + a + ".county_id, " + a + ".outlet_id, " + a + ".officer_id")
 		parts = append(parts, b.String())
 	}
 	var sums strings.Builder
 	for _, f := range reportStored() {
 		sums.WriteString(", SUM(p." + f.Code + ")")
 	}
-	q := "WITH resp AS (" + resp + ")\n" +
+	q := "WITH " + strings.Join(with, ",\n") + "\n" +
 		"INSERT INTO report_rows (branch_id, month, level, county_id, outlet_id, officer_id, " + reportFigureColumns("") + ", updated_at)\n" +
 		"SELECT @b, @m, 'officer', p.county_id, p.outlet_id, p.officer_id" + sums.String() + ", @now FROM (\n" +
 		strings.Join(parts, "\nUNION ALL\n") + "\n) p GROUP BY p.county_id, p.outlet_id, p.officer_id"
