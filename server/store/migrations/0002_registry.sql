@@ -22,7 +22,7 @@ ALTER TABLE households ADD COLUMN list_has_labor BOOLEAN NOT NULL DEFAULT FALSE;
 
 CREATE TABLE import_rows (
     branch_id            TEXT NOT NULL,
-    preview_id           TEXT NOT NULL REFERENCES list_snapshots(id),
+    preview_id           TEXT NOT NULL,   -- list_snapshots.id; no foreign key: staged rows are transient and written in bulk
     household_no         TEXT NOT NULL,
     line                 INTEGER NOT NULL DEFAULT 0,
     action               TEXT NOT NULL CHECK (action IN ('add', 'change', 'return', 'remove')),
@@ -60,13 +60,12 @@ CREATE TABLE import_rows (
     fields               JSONB NOT NULL DEFAULT '{}',      -- field -> {old, new}, personal numbers masked
     PRIMARY KEY (branch_id, preview_id, household_no)
 );
-CREATE INDEX import_rows_action ON import_rows (branch_id, preview_id, action, line);
 
 -- What a dry run found: row errors block the commit, warnings (rows of
 -- counties the branch does not serve, villages with no outlet) do not.
 CREATE TABLE import_problems (
     branch_id    TEXT NOT NULL,
-    preview_id   TEXT NOT NULL REFERENCES list_snapshots(id),
+    preview_id   TEXT NOT NULL,           -- list_snapshots.id
     ord          INTEGER NOT NULL,
     line         INTEGER NOT NULL DEFAULT 0,
     col          TEXT NOT NULL DEFAULT '',
