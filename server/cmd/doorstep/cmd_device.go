@@ -764,7 +764,7 @@ func deviceSync(ctx context.Context, d *deviceCtx, args []string) error {
 	defer c.Close()
 	rep, err := c.SyncWith(ctx, client.SyncOptions{Digest: *digest})
 	w := d.env.stdout
-	if rep.Pushed > 0 || err == nil {
+	if rep.Pushed > 0 {
 		fmt.Fprintf(w, d.t("上传 %d 条：接受 %d，合并 %d，驳回 %d\n", "Pushed %d: %d accepted, %d merged, %d rejected\n"),
 			rep.Pushed, rep.Accepted, rep.Merged, rep.Rejected)
 	}
