@@ -13,10 +13,11 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
+	"golang.org/x/text/width"
 
 	"github.com/doorstep-dev/doorstep/syncproto"
 	"github.com/doorstep-dev/doorstep/syncproto/client"
@@ -343,7 +344,7 @@ func deviceHouseholds(ctx context.Context, d *deviceCtx, args []string) error {
 			lastVisit[v.HouseholdID] = v.StartedAt
 		}
 	}
-	tw := tabwriter.NewWriter(d.env.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(d.env.stdout)
 	fmt.Fprintln(tw, d.t("户号\t户主\t村\t类别\t走访次数\t最近走访\t截止日期\t编号", "NO.\tHEAD\tVILLAGE\tCATEGORY\tVISITS\tLAST VISIT\tDUE\tID"))
 	for _, h := range hs {
 		last := "-"
@@ -670,7 +671,7 @@ func devicePending(ctx context.Context, d *deviceCtx, args []string) error {
 		fmt.Fprintln(d.env.stdout, d.t("没有待上传的修改。", "Nothing pending."))
 		return nil
 	}
-	tw := tabwriter.NewWriter(d.env.stdout, 0, 0, 2, ' ', 0)
+	tw := newTable(d.env.stdout)
 	fmt.Fprintln(tw, d.t("序号\t时间\t类型\t操作\t记录编号\t字段", "SEQ\tTIME\tENTITY\tOP\tRECORD\tFIELDS"))
 	for _, p := range ps {
 		fields := make([]string, 0, len(p.Fields))
@@ -805,4 +806,68 @@ func deviceSync(ctx context.Context, d *deviceCtx, args []string) error {
 	}
 	fmt.Fprintf(w, d.t("同步完成。待上传 %d 条。\n", "Sync complete. %d pending.\n"), rep.Pending)
 	return nil
+}
+
+// table lines up tab-separated cells in columns by display width, so that
+// Chinese text (two columns a character on a terminal) stays aligned, which
+// text/tabwriter, counting runes, does not.
+type table struct {
+	w    io.Writer
+	rows [][]string
+	buf  []byte
+}
+
+func newTable(w io.Writer) *table { return &table{w: w} }
+
+func (t *table) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	for {
+		i := strings.IndexByte(string(t.buf), '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		t.rows = append(t.rows, strings.Split(string(t.buf[:i]), "\t"))
+		t.buf = t.buf[i+1:]
+	}
+}
+
+func displayWidth(s string) int {
+	n := 0
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		s = s[size:]
+		switch width.LookupRune(r).Kind() {
+		case width.EastAsianWide, width.EastAsianFullwidth:
+			n += 2
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// Flush writes the rows, two spaces between columns.
+func (t *table) Flush() error {
+	var widths []int
+	for _, r := range t.rows {
+		for i, c := range r {
+			if i >= len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], displayWidth(c))
+		}
+	}
+	var b strings.Builder
+	for _, r := range t.rows {
+		for i, c := range r {
+			b.WriteString(c)
+			if i < len(r)-1 {
+				b.WriteString(strings.Repeat(" ", widths[i]-displayWidth(c)+2))
+			}
+		}
+		b.WriteByte('\n')
+	}
+	t.rows = nil
+	_, err := io.WriteString(t.w, b.String())
+	return err
 }

@@ -181,3 +181,20 @@ func countVisits(t *testing.T, db *store.DB) int64 {
 	}
 	return n
 }
+
+func TestTableAlignsChinese(t *testing.T) {
+	var b strings.Builder
+	tw := newTable(&b)
+	tw.Write([]byte("户号\t户主\tX\n"))
+	tw.Write([]byte("H1\t张三丰\tY\n"))
+	tw.Flush()
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("lines = %q", lines)
+	}
+	// The last column starts at the same display column on every line.
+	col := func(l string) int { return displayWidth(l[:strings.LastIndex(l, " ")+1]) }
+	if col(lines[0]) != col(lines[1]) {
+		t.Fatalf("columns do not line up:\n%s", b.String())
+	}
+}
