@@ -194,46 +194,46 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 }
 
 func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, from, to time.Time) *gorm.DB {
-	inScope, inArgs := s.householdScopeSQL("hs")
-	sub := "SELECT hs.id FROM households hs WHERE " + inScope + " AND hs.list_status = 'active'"
-	visits := `LEFT JOIN (
-		SELECT vv.household_id,
-			COUNT(CASE WHEN vv.outcome = 'visited' THEN 1 END) AS visited,
-			COUNT(CASE WHEN vv.outcome = 'refused' THEN 1 END) AS refused,
-			COUNT(CASE WHEN vv.outcome = 'absent' THEN 1 END) AS absent,
-			COUNT(CASE WHEN vv.outcome = 'moved' THEN 1 END) AS moved
-		FROM visits vv
-		WHERE vv.branch_id = ? AND vv.visited_at >= ? AND vv.visited_at < ?
-			AND vv.deleted_at IS NULL AND vv.status <> 'has_issues'
-			AND vv.household_id IN (` + sub + `)
-		GROUP BY vv.household_id) v ON v.household_id = h.id`
-	vArgs := append([]any{s.BranchID, from, to}, inArgs...)
+	// The scope's households, restricted by the actor's reach, read once:
+	// the visits and needs of the month are joined to this set.
+	where, wArgs := s.householdScopeSQL("h")
+	inScope := g.Table("households h").
+		Select(`h.id, h.household_no, h.head_name, h.township, h.village,
+			COALESCE(h.outlet_id, '') AS outlet_id, COALESCE(h.officer_id, '') AS officer_id, h.risk_eliminated`).
+		Where(where, wArgs...).
+		Where("h.list_status = ?", ListActive)
+	inScope = a.ScopeHouseholds(inScope, "h")
 	// A need counts for the month when it was recorded in it, or arrived
 	// later with one of the month's visits; either way it arrived after the
 	// month began, which keeps this to an index range of recent needs.
-	needs := `LEFT JOIN (
-		SELECT fn.household_id, COUNT(*) AS needs
-		FROM financing_needs fn
-		WHERE fn.branch_id = ? AND fn.created_at >= ? AND fn.deleted_at IS NULL
-			AND fn.household_id IN (` + sub + `)
-			AND (fn.created_at < ? OR EXISTS (
-				SELECT 1 FROM visits nv WHERE nv.branch_id = fn.branch_id AND nv.id = fn.visit_id
-					AND nv.visited_at >= ? AND nv.visited_at < ? AND nv.deleted_at IS NULL AND nv.status <> 'has_issues'))
-		GROUP BY fn.household_id) n ON n.household_id = h.id`
-	nArgs := append(append([]any{s.BranchID, from}, inArgs...), to, from, to)
-	where, wArgs := s.householdScopeSQL("h")
-	q := g.Table("households h").
-		Select(`h.id AS household_id, h.household_no, h.head_name, h.township, h.village,
-			COALESCE(h.outlet_id, '') AS outlet_id, COALESCE(h.officer_id, '') AS officer_id, h.risk_eliminated,
+	return g.Raw(`WITH s AS (?),
+		v AS (
+			SELECT vv.household_id,
+				COUNT(CASE WHEN vv.outcome = 'visited' THEN 1 END) AS visited,
+				COUNT(CASE WHEN vv.outcome = 'refused' THEN 1 END) AS refused,
+				COUNT(CASE WHEN vv.outcome = 'absent' THEN 1 END) AS absent,
+				COUNT(CASE WHEN vv.outcome = 'moved' THEN 1 END) AS moved
+			FROM visits vv JOIN s ON s.id = vv.household_id
+			WHERE vv.branch_id = ? AND vv.visited_at >= ? AND vv.visited_at < ?
+				AND vv.deleted_at IS NULL AND vv.status <> 'has_issues'
+			GROUP BY vv.household_id),
+		n AS (
+			SELECT fn.household_id, COUNT(*) AS needs
+			FROM financing_needs fn JOIN s ON s.id = fn.household_id
+			WHERE fn.branch_id = ? AND fn.created_at >= ? AND fn.deleted_at IS NULL
+				AND (fn.created_at < ? OR EXISTS (
+					SELECT 1 FROM visits nv WHERE nv.branch_id = fn.branch_id AND nv.id = fn.visit_id
+						AND nv.visited_at >= ? AND nv.visited_at < ? AND nv.deleted_at IS NULL AND nv.status <> 'has_issues'))
+			GROUP BY fn.household_id)
+		SELECT s.id AS household_id, s.household_no, s.head_name, s.township, s.village, s.outlet_id, s.officer_id, s.risk_eliminated,
 			COALESCE(v.visited, 0) AS visited, COALESCE(v.refused, 0) AS refused,
 			COALESCE(v.absent, 0) AS absent, COALESCE(v.moved, 0) AS moved,
-			COALESCE(n.needs, 0) AS needs, e.reason AS exemption_reason`).
-		Joins(visits, vArgs...).
-		Joins(needs, nArgs...).
-		Joins("LEFT JOIN coverage_exemptions e ON e.branch_id = h.branch_id AND e.household_id = h.id AND e.month = ?", month).
-		Where(where, wArgs...).
-		Where("h.list_status = ?", ListActive)
-	return a.ScopeHouseholds(q, "h")
+			COALESCE(n.needs, 0) AS needs, e.reason AS exemption_reason
+		FROM s
+		LEFT JOIN v ON v.household_id = s.id
+		LEFT JOIN n ON n.household_id = s.id
+		LEFT JOIN coverage_exemptions e ON e.branch_id = ? AND e.household_id = s.id AND e.month = ?`,
+		inScope, s.BranchID, from, to, s.BranchID, from, to, from, to, s.BranchID, month)
 }
 
 // ExplainCoverageLedger returns Postgres' executed plan of the ledger query
@@ -242,16 +242,25 @@ func (db *DB) ExplainCoverageLedger(ctx context.Context, a Actor, s CoverageScop
 	if db.dialect != Postgres {
 		return "", errors.New("explain: Postgres only")
 	}
-	g := db.gorm.WithContext(ctx)
-	stmt := g.ToSQL(func(tx *gorm.DB) *gorm.DB {
-		var out []LedgerFacts
-		return coverageLedgerQuery(tx, a, s, month, from, to).Scan(&out)
-	})
-	var lines []string
-	if err := g.Raw("EXPLAIN (ANALYZE, BUFFERS) " + stmt).Scan(&lines).Error; err != nil {
+	// A dry run builds the statement (with $n placeholders and its values)
+	// without sending it; the values then travel as bound parameters.
+	dry := db.gorm.WithContext(ctx).Session(&gorm.Session{DryRun: true})
+	var out []LedgerFacts
+	stmt := coverageLedgerQuery(dry, a, s, month, from, to).Scan(&out).Statement
+	rows, err := db.sql.QueryContext(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+stmt.SQL.String(), stmt.Vars...)
+	if err != nil {
 		return "", fmt.Errorf("explain ledger: %w", err)
 	}
-	return strings.Join(lines, "\n"), nil
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return "", fmt.Errorf("explain ledger: %w", err)
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n"), rows.Err()
 }
 
 // UserNames maps user ids to username and display name, for labelling
