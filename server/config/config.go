@@ -84,6 +84,11 @@ func (c *Config) Finish() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("--data-dir must not be empty"))
 	}
+	// The embedded database is opened through a file: URI, where these
+	// characters would silently name a different file.
+	if strings.ContainsAny(c.DataDir, "?#%") {
+		errs = append(errs, fmt.Errorf("--data-dir %q must not contain '?', '#' or '%%'", c.DataDir))
+	}
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("--listen %q: %w", c.Listen, err))
 	}

@@ -78,11 +78,11 @@ func TestHelpEverywhere(t *testing.T) {
 
 func TestConfigMistakesAreReported(t *testing.T) {
 	isolate(t)
-	_, _, err := runCmd(t, "", "serve", "--listen", "nonsense", "--database-url", "mysql://x", "--log-level", "loud", "--access-ttl", "2h")
+	_, _, err := runCmd(t, "", "serve", "--listen", "nonsense", "--database-url", "mysql://x", "--log-level", "loud", "--access-ttl", "2h", "--data-dir", "/tmp/a?b")
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
-	for _, want := range []string{"--listen", "postgres://", "log level", "access token lifetime"} {
+	for _, want := range []string{"--listen", "postgres://", "log level", "access token lifetime", "--data-dir"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not mention %q:\n%v", want, err)
 		}
