@@ -29,12 +29,17 @@ type Config struct {
 	AutoMigrate    bool
 	Demo           bool
 
-	Issuer        string
-	Audience      string
-	AccessTTL     time.Duration
-	RefreshTTL    time.Duration
-	RefreshGrace  time.Duration
-	MaxBodyBytes  int64
+	Issuer       string
+	Audience     string
+	AccessTTL    time.Duration
+	RefreshTTL   time.Duration
+	RefreshGrace time.Duration
+	MaxBodyBytes int64
+	// MaxInFlight caps concurrent API requests; more wait up to QueueWait,
+	// then get 503 with Retry-After. It bounds memory and keeps latency
+	// flat when a thousand phones find signal at once.
+	MaxInFlight   int
+	QueueWait     time.Duration
 	ShutdownGrace time.Duration
 	PublicURL     string
 	TimeZone      string
@@ -68,6 +73,8 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RefreshTTL, "refresh-ttl", envDuration("DOORSTEP_REFRESH_TTL", 30*24*time.Hour), "refresh token lifetime (DOORSTEP_REFRESH_TTL)")
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", envDuration("DOORSTEP_REFRESH_GRACE", 60*time.Second), "window in which a replayed refresh returns the same new pair (DOORSTEP_REFRESH_GRACE)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", envInt("DOORSTEP_MAX_BODY_BYTES", 8<<20), "request body cap, compressed and decompressed (DOORSTEP_MAX_BODY_BYTES)")
+	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envInt("DOORSTEP_MAX_IN_FLIGHT", 32)), "concurrent API requests served at once; the rest queue (DOORSTEP_MAX_IN_FLIGHT)")
+	fs.DurationVar(&c.QueueWait, "queue-wait", envDuration("DOORSTEP_QUEUE_WAIT", 10*time.Second), "how long a request may queue for a slot before 503 (DOORSTEP_QUEUE_WAIT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("DOORSTEP_SHUTDOWN_GRACE", 20*time.Second), "how long shutdown waits for in-flight requests (DOORSTEP_SHUTDOWN_GRACE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("DOORSTEP_PUBLIC_URL", ""), "URL users open, for printed links (DOORSTEP_PUBLIC_URL)")
 	fs.StringVar(&c.TimeZone, "time-zone", env("DOORSTEP_TIME_ZONE", "Asia/Shanghai"), "time zone for months and schedules (DOORSTEP_TIME_ZONE)")
@@ -118,6 +125,12 @@ func (c *Config) Finish() error {
 	}
 	if c.RefreshGrace < 0 || c.RefreshGrace > 5*time.Minute {
 		errs = append(errs, fmt.Errorf("refresh grace %s: must be between 0 and 5m", c.RefreshGrace))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, fmt.Errorf("max in-flight %d must be at least 1", c.MaxInFlight))
+	}
+	if c.QueueWait < 0 {
+		errs = append(errs, fmt.Errorf("queue wait %s must not be negative", c.QueueWait))
 	}
 	if c.MaxBodyBytes < 1<<10 {
 		errs = append(errs, fmt.Errorf("max body bytes %d is too small", c.MaxBodyBytes))

@@ -96,6 +96,35 @@ func (s *Server) recovery(c *gin.Context) {
 	c.Next()
 }
 
+// admit lets at most MaxInFlight API requests run at once. The others wait
+// for a slot up to QueueWait and then get 503 with Retry-After, which devices
+// honour with backoff.
+func (s *Server) admit(c *gin.Context) {
+	select {
+	case s.slots <- struct{}{}:
+	default:
+		t := time.NewTimer(s.cfg.QueueWait)
+		select {
+		case s.slots <- struct{}{}:
+			t.Stop()
+		case <-t.C:
+			s.m.shed.Inc()
+			c.Header("Retry-After", "2")
+			s.fail(c, syncproto.CodeUnavailable, "服务器繁忙，请稍后自动重试", "server busy; retry after the Retry-After delay")
+			return
+		case <-c.Request.Context().Done():
+			c.Abort()
+			return
+		}
+	}
+	s.m.inFlight.Inc()
+	defer func() {
+		s.m.inFlight.Dec()
+		<-s.slots
+	}()
+	c.Next()
+}
+
 var (
 	errBodyTooLarge         = apperr.New(syncproto.CodeBodyTooLarge, "请求内容过大", "the request body is too large")
 	errDecompressedTooLarge = errors.New("decompressed body exceeds the cap")

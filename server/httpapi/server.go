@@ -54,11 +54,14 @@ type Server struct {
 	m        httpMetrics
 	promReg  *prometheus.Registry
 	engine   *gin.Engine
+	slots    chan struct{}
 }
 
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	inFlight prometheus.Gauge
+	shed     prometheus.Counter
 }
 
 // New builds the router.
@@ -77,8 +80,14 @@ func New(d Deps) (*Server, error) {
 			Name: "doorstep_http_request_duration_seconds", Help: "HTTP request latency by method and route.",
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, 1, 2.5, 5, 10},
 		}, []string{"method", "route"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "doorstep_http_in_flight", Help: "API requests being served now.",
+		}),
+		shed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "doorstep_http_shed_total", Help: "API requests refused with 503 after queueing for a slot.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{s.m.requests, s.m.duration, collectors.NewDBStatsCollector(d.DB.SQL(), "doorstep")} {
+	for _, c := range []prometheus.Collector{s.m.requests, s.m.duration, s.m.inFlight, s.m.shed, collectors.NewDBStatsCollector(d.DB.SQL(), "doorstep")} {
 		if err := d.Metrics.Register(c); err != nil {
 			return nil, err
 		}
@@ -108,7 +117,10 @@ func New(d Deps) (*Server, error) {
 	e.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 	s.docsRoutes(e)
 
-	api := e.Group("/api/v1", s.limitBody, gzip.Gzip(gzip.DefaultCompression))
+	// Admission first, so queued requests hold no body and no compressor.
+	// BestSpeed: sync payloads are JSON, and CPU is the scarce resource.
+	s.slots = make(chan struct{}, d.Config.MaxInFlight)
+	api := e.Group("/api/v1", s.admit, s.limitBody, gzip.Gzip(gzip.BestSpeed, gzip.WithExcludedPaths([]string{"/api/v1/auth/logout"})))
 	s.authRoutes(api)
 	authed := api.Group("", s.requireAuth)
 	s.syncRoutes(authed)

@@ -89,6 +89,8 @@ func TestConfig(dataDir string) config.Config {
 		RefreshTTL:    30 * 24 * time.Hour,
 		RefreshGrace:  60 * time.Second,
 		MaxBodyBytes:  8 << 20,
+		MaxInFlight:   32,
+		QueueWait:     10 * time.Second,
 		ShutdownGrace: 5 * time.Second,
 		TimeZone:      "Asia/Shanghai",
 		// No scheduled month close in tests: a test that wants one closes
