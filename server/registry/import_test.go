@@ -337,6 +337,40 @@ func dropLines(t *testing.T, data []byte, match func(importfile.Problem) bool) [
 	return []byte(b.String())
 }
 
+// A commit that fails halfway — here a household written by other means
+// after the preview, with a number the file adds — leaves nothing behind:
+// no household, assignment, change report or change-log row, and the preview
+// is still pending.
+func TestFailingCommitWritesNothing(t *testing.T) {
+	dbtestDialects(t, func(t *testing.T, w *world) {
+		ctx := context.Background()
+		oct := cleaned(t, readSample(t, "monitoring-list-2026-10.csv"))
+		p := w.preview(t, w.manager, "oct.csv", oct)
+		items, _, err := w.svc.ImportItems(ctx, w.manager, p.ID, store.ChangeAdded, 500, 1)
+		if err != nil || len(items) != 1 {
+			t.Fatal(err)
+		}
+		now := store.Now()
+		intruder := store.Household{ID: store.NewID(), BranchID: w.branch.ID, HouseholdNo: items[0].HouseholdNo, HeadName: "手工录入",
+			FieldTimes: "{}", ListStatus: store.ListActive, Version: 1, CreatedAt: now, UpdatedAt: now}
+		if err := w.db.Gorm(ctx).Create(&intruder).Error; err != nil {
+			t.Fatal(err)
+		}
+		before := w.tableCounts(t)
+		_, _, err = w.svc.CommitImport(ctx, w.manager, p.ID)
+		if !isConflict(err, "list_changed") {
+			t.Fatalf("commit over a conflicting household: %v", err)
+		}
+		if after := w.tableCounts(t); !maps.Equal(before, after) {
+			t.Fatalf("a failed commit left writes behind:\nbefore %v\nafter  %v", before, after)
+		}
+		got, err := w.svc.GetImport(ctx, w.manager, p.ID)
+		if err != nil || got.Status != store.SnapshotPreviewed || w.count(t, "SELECT COUNT(*) FROM import_rows WHERE preview_id = ?", p.ID) == 0 {
+			t.Fatalf("preview after the failed commit: %+v %v", got, err)
+		}
+	})
+}
+
 // A preview computed before another commit is stale and refused.
 func TestStalePreviewIsRefused(t *testing.T) {
 	dbtestDialects(t, func(t *testing.T, w *world) {

@@ -511,6 +511,13 @@ func (tx *Tx) applyPreview(a Actor, s *Snapshot) error {
 		FROM import_rows WHERE branch_id = ? AND preview_id = ? AND changed`, []any{b, p}})
 	for _, st := range steps {
 		if _, err := tx.exec(st.sql, st.args...); err != nil {
+			if IsUniqueViolation(err) {
+				// Households were written by other means since the preview
+				// (the same household number, a second open assignment).
+				return apperr.New(syncproto.CodeConflict, "预览之后农户数据已有变化，请重新上传文件生成新的预览",
+					"the households changed after this preview was computed; upload the file again for a fresh preview").
+					With("reason", "list_changed").Wrap(fmt.Errorf("commit import: %s: %w", st.name, err))
+			}
 			return fmt.Errorf("commit import: %s: %w", st.name, err)
 		}
 	}
