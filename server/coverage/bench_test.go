@@ -1,7 +1,9 @@
 package coverage_test
 
 import (
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -72,6 +74,21 @@ func BenchmarkLedgerCounty20k(b *testing.B) {
 			if _, err := svc.Ledger(ctx, sup, req); err != nil {
 				b.Fatal(err)
 			}
+		}
+		reportCPU(b, cpu)
+	})
+	// What the HTTP layer adds: encoding the ledger and compressing it.
+	b.Run("encode", func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			body, err := json.Marshal(l)
+			if err != nil {
+				b.Fatal(err)
+			}
+			zw, _ := gzip.NewWriterLevel(io.Discard, gzip.DefaultCompression)
+			zw.Write(body)
+			zw.Close()
+			b.ReportMetric(float64(len(body)), "json-bytes/op")
 		}
 		reportCPU(b, cpu)
 	})
