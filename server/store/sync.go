@@ -364,10 +364,22 @@ func (tx *Tx) TouchDevice(deviceID string, s DeviceSync) error {
 }
 
 // TouchDevice records a sync on the device row outside a transaction (pulls
-// only read, so they note the device separately).
-func (db *DB) TouchDevice(ctx context.Context, a Actor, s DeviceSync) error {
-	err := db.gorm.WithContext(ctx).Model(&Device{}).Where("id = ? AND user_id = ?", a.DeviceID, a.UserID).Updates(s.fields()).Error
-	if err != nil {
+// only read, so they note the device separately). A device pulling page
+// after page is noted at most once per `every`, unless what it reports
+// (pending changes, app version) changed: the row is not rewritten, and
+// the pull not made to wait for a commit, on every page.
+func (db *DB) TouchDevice(ctx context.Context, a Actor, s DeviceSync, every time.Duration) error {
+	q := db.gorm.WithContext(ctx).Model(&Device{}).Where("id = ? AND user_id = ?", a.DeviceID, a.UserID)
+	if every > 0 {
+		cond := "last_sync_at IS NULL OR last_sync_at < ? OR pending_changes <> ?"
+		args := []any{s.At.Add(-every), s.fields()["pending_changes"]}
+		if s.AppVersion != "" {
+			cond += " OR app_version <> ?"
+			args = append(args, s.AppVersion)
+		}
+		q = q.Where("("+cond+")", args...)
+	}
+	if err := q.Updates(s.fields()).Error; err != nil {
 		return fmt.Errorf("record device sync: %w", err)
 	}
 	return nil

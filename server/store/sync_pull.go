@@ -97,36 +97,6 @@ func (tx *Tx) PageHouseholds(a Actor, afterID string, limit int) ([]Household, e
 	return out, nil
 }
 
-func pageUnder[T any](tx *Tx, a Actor, what, afterID string, limit int) ([]T, error) {
-	var out []T
-	q := tx.Where("branch_id = ? AND deleted_at IS NULL AND household_id IN (?) AND id > ?", a.BranchID, tx.scopeIDs(a), afterID).
-		Order("id").Limit(limit)
-	if err := q.Find(&out).Error; err != nil {
-		return nil, fmt.Errorf("page %s: %w", what, err)
-	}
-	return out, nil
-}
-
-// PageVisits returns the next live visits under the actor's households.
-func (tx *Tx) PageVisits(a Actor, afterID string, limit int) ([]Visit, error) {
-	return pageUnder[Visit](tx, a, "visits", afterID, limit)
-}
-
-// PageVisitPlans returns the next live visit plans under the actor's households.
-func (tx *Tx) PageVisitPlans(a Actor, afterID string, limit int) ([]VisitPlan, error) {
-	return pageUnder[VisitPlan](tx, a, "visit plans", afterID, limit)
-}
-
-// PageNeeds returns the next live financing needs under the actor's households.
-func (tx *Tx) PageNeeds(a Actor, afterID string, limit int) ([]FinancingNeed, error) {
-	return pageUnder[FinancingNeed](tx, a, "financing needs", afterID, limit)
-}
-
-// PageLoans returns the next live loan applications under the actor's households.
-func (tx *Tx) PageLoans(a Actor, afterID string, limit int) ([]LoanApplication, error) {
-	return pageUnder[LoanApplication](tx, a, "loan applications", afterID, limit)
-}
-
 // PageLoanProducts returns the next active loan products of the branch.
 func (tx *Tx) PageLoanProducts(a Actor, afterID string, limit int) ([]LoanProduct, error) {
 	var out []LoanProduct
@@ -204,6 +174,25 @@ type Bundle struct {
 	Loans      []LoanApplication
 }
 
+// RecordsUnder loads the live visits, plans, needs and loan applications
+// of the given households, which the caller has from ScopeHouseholdIDs in
+// the same transaction (Households stays empty).
+func (tx *Tx) RecordsUnder(a Actor, householdIDs []string) (Bundle, error) {
+	var b Bundle
+	var err error
+	if b.Visits, err = underHouseholds[Visit](tx, a, "visits", householdIDs); err != nil {
+		return b, err
+	}
+	if b.Plans, err = underHouseholds[VisitPlan](tx, a, "visit plans", householdIDs); err != nil {
+		return b, err
+	}
+	if b.Needs, err = underHouseholds[FinancingNeed](tx, a, "financing needs", householdIDs); err != nil {
+		return b, err
+	}
+	b.Loans, err = underHouseholds[LoanApplication](tx, a, "loan applications", householdIDs)
+	return b, err
+}
+
 // BundlesInScope loads whole households (live records only) among ids that
 // the actor reaches.
 func (tx *Tx) BundlesInScope(a Actor, householdIDs []string) (Bundle, error) {
@@ -216,17 +205,9 @@ func (tx *Tx) BundlesInScope(a Actor, householdIDs []string) (Bundle, error) {
 	for i, h := range b.Households {
 		ids[i] = h.ID
 	}
-	if b.Visits, err = underHouseholds[Visit](tx, a, "visits", ids); err != nil {
-		return b, err
-	}
-	if b.Plans, err = underHouseholds[VisitPlan](tx, a, "visit plans", ids); err != nil {
-		return b, err
-	}
-	if b.Needs, err = underHouseholds[FinancingNeed](tx, a, "financing needs", ids); err != nil {
-		return b, err
-	}
-	b.Loans, err = underHouseholds[LoanApplication](tx, a, "loan applications", ids)
-	return b, err
+	under, err := tx.RecordsUnder(a, ids)
+	under.Households = b.Households
+	return under, err
 }
 
 // --- Digest ---------------------------------------------------------------

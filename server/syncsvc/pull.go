@@ -3,6 +3,7 @@ package syncsvc
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
@@ -72,11 +73,15 @@ func (s *Service) Pull(ctx context.Context, a store.Actor, req syncproto.PullReq
 	if resp.Changes == nil {
 		resp.Changes = []syncproto.Change{}
 	}
-	if err := s.db.TouchDevice(ctx, a, store.DeviceSync{At: now, ClockOffsetMS: offsetMS, PendingChanges: req.PendingCount, AppVersion: req.AppVersion}); err != nil {
+	if err := s.db.TouchDevice(ctx, a, store.DeviceSync{At: now, ClockOffsetMS: offsetMS, PendingChanges: req.PendingCount, AppVersion: req.AppVersion}, pullTouchEvery); err != nil {
 		s.log.WarnContext(ctx, "pull: device bookkeeping failed", "request_id", a.RequestID, "err", err)
 	}
 	return resp, nil
 }
+
+// pullTouchEvery is how often a pulling device's row is rewritten with its
+// last sync time and clock offset (pushes always rewrite it).
+const pullTouchEvery = 5 * time.Second
 
 type puller struct {
 	s     *Service
@@ -85,23 +90,30 @@ type puller struct {
 	scope map[string]bool
 }
 
-// snapshotOrder is the walk over a scope: households first, then what hangs
-// under them, then reference data and tasks.
-var snapshotOrder = []string{syncproto.EntityHousehold, syncproto.EntityVisit, syncproto.EntityVisitPlan,
-	syncproto.EntityNeed, syncproto.EntityLoan, syncproto.EntityLoanProduct, syncproto.EntityTask}
+// snapshotOrder is the walk over a scope: the households, then everything
+// under them household by household (stepUnder), then reference data and
+// tasks.
+var snapshotOrder = []string{syncproto.EntityHousehold, stepUnder, syncproto.EntityLoanProduct, syncproto.EntityTask}
+
+// stepUnder delivers the visits, plans, needs and loan applications of the
+// scope's households, in household id order, never splitting a household
+// across pages. Walking by household keeps every page's queries on the
+// households it delivers, whatever the size of the branch.
+const stepUnder = "under"
 
 func (p *puller) snapshotPage(resp *syncproto.PullResponse, cur cursor, limit int, head int64) error {
 	for cur.E < len(snapshotOrder) && len(resp.Changes) < limit {
 		n := limit - len(resp.Changes)
-		page, last, err := p.walk(snapshotOrder[cur.E], cur.I, n)
+		page, last, done, err := p.walk(snapshotOrder[cur.E], cur.I, n, len(resp.Changes) == 0)
 		if err != nil {
 			return err
 		}
 		resp.Changes = append(resp.Changes, page...)
-		if len(page) < n {
+		if done {
 			cur.E, cur.I = cur.E+1, ""
 		} else {
 			cur.I = last
+			break
 		}
 	}
 	if cur.E < len(snapshotOrder) {
@@ -114,80 +126,101 @@ func (p *puller) snapshotPage(resp *syncproto.PullResponse, cur cursor, limit in
 	return nil
 }
 
-// walk returns up to n records of one entity after afterID, and the last id.
-func (p *puller) walk(entity, afterID string, n int) ([]syncproto.Change, string, error) {
+// walk returns up to n records of one step after afterID, the last id
+// delivered, and whether the step is finished. emptyPage allows a step that
+// cannot split its unit (a household's records) to exceed n.
+func (p *puller) walk(step, afterID string, n int, emptyPage bool) ([]syncproto.Change, string, bool, error) {
 	var out []syncproto.Change
 	last := afterID
-	switch entity {
+	switch step {
 	case syncproto.EntityHousehold:
 		rows, err := p.tx.PageHouseholds(p.a, afterID, n)
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		asg, err := p.assignments(rows)
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		for i := range rows {
 			out = append(out, p.householdChange(&rows[i], asg))
 			last = rows[i].ID
 		}
-	case syncproto.EntityVisit:
-		rows, err := p.tx.PageVisits(p.a, afterID, n)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, rows[i].HouseholdID, rows[i].Version, visitWire(&rows[i])))
-			last = rows[i].ID
-		}
-	case syncproto.EntityVisitPlan:
-		rows, err := p.tx.PageVisitPlans(p.a, afterID, n)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, rows[i].HouseholdID, rows[i].Version, planWire(&rows[i])))
-			last = rows[i].ID
-		}
-	case syncproto.EntityNeed:
-		rows, err := p.tx.PageNeeds(p.a, afterID, n)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, rows[i].HouseholdID, rows[i].Version, needWire(&rows[i])))
-			last = rows[i].ID
-		}
-	case syncproto.EntityLoan:
-		rows, err := p.tx.PageLoans(p.a, afterID, n)
-		if err != nil {
-			return nil, "", err
-		}
-		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, rows[i].HouseholdID, rows[i].Version, loanWire(&rows[i])))
-			last = rows[i].ID
-		}
+	case stepUnder:
+		return p.walkUnder(afterID, n, emptyPage)
 	case syncproto.EntityLoanProduct:
 		rows, err := p.tx.PageLoanProducts(p.a, afterID, n)
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, "", rows[i].Version, productWire(&rows[i])))
+			out = append(out, upsert(step, rows[i].ID, "", rows[i].Version, productWire(&rows[i])))
 			last = rows[i].ID
 		}
 	case syncproto.EntityTask:
 		rows, err := p.tx.PageTasks(p.a, afterID, n)
 		if err != nil {
-			return nil, "", err
+			return nil, "", false, err
 		}
 		for i := range rows {
-			out = append(out, upsert(entity, rows[i].ID, "", rows[i].Version, taskWire(&rows[i])))
+			out = append(out, upsert(step, rows[i].ID, "", rows[i].Version, taskWire(&rows[i])))
 			last = rows[i].ID
 		}
 	}
-	return out, last, nil
+	return out, last, len(out) < n, nil
+}
+
+// walkUnder delivers the records under the scope's households after
+// afterHousehold, whole households at a time, up to n records (more only
+// when the page is empty and one household alone has more).
+func (p *puller) walkUnder(afterHousehold string, n int, emptyPage bool) ([]syncproto.Change, string, bool, error) {
+	ids, err := p.tx.ScopeHouseholdIDs(p.a)
+	if err != nil {
+		return nil, "", false, err
+	}
+	sort.Strings(ids)
+	i := sort.SearchStrings(ids, afterHousehold)
+	if i < len(ids) && ids[i] == afterHousehold {
+		i++
+	}
+	var out []syncproto.Change
+	last := afterHousehold
+	for i < len(ids) {
+		// About ten records hang under a household; read a chunk that
+		// probably fills the page.
+		chunk := ids[i:min(i+max(8, min(200, (n-len(out))/8+1)), len(ids))]
+		b, err := p.tx.RecordsUnder(p.a, chunk)
+		if err != nil {
+			return nil, "", false, err
+		}
+		under := map[string][]syncproto.Change{}
+		for k := range b.Visits {
+			v := &b.Visits[k]
+			under[v.HouseholdID] = append(under[v.HouseholdID], upsert(syncproto.EntityVisit, v.ID, v.HouseholdID, v.Version, visitWire(v)))
+		}
+		for k := range b.Plans {
+			v := &b.Plans[k]
+			under[v.HouseholdID] = append(under[v.HouseholdID], upsert(syncproto.EntityVisitPlan, v.ID, v.HouseholdID, v.Version, planWire(v)))
+		}
+		for k := range b.Needs {
+			v := &b.Needs[k]
+			under[v.HouseholdID] = append(under[v.HouseholdID], upsert(syncproto.EntityNeed, v.ID, v.HouseholdID, v.Version, needWire(v)))
+		}
+		for k := range b.Loans {
+			v := &b.Loans[k]
+			under[v.HouseholdID] = append(under[v.HouseholdID], upsert(syncproto.EntityLoan, v.ID, v.HouseholdID, v.Version, loanWire(v)))
+		}
+		for _, h := range chunk {
+			cs := under[h]
+			if len(out)+len(cs) > n && (len(out) > 0 || !emptyPage) {
+				return out, last, false, nil
+			}
+			out = append(out, cs...)
+			last = h
+			i++
+		}
+	}
+	return out, last, true, nil
 }
 
 func upsert(entity, id, householdID string, version int64, record any) syncproto.Change {

@@ -466,3 +466,52 @@ func TestIncrementalAndFullSyncAgree(t *testing.T) {
 		}
 	})
 }
+
+// The full sync walks the scope household by household: pages keep to the
+// limit, except that one household's records are never split (a household
+// with more records than the limit comes alone, whole).
+func TestPullSnapshotPagesKeepHouseholdsWhole(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		f := newFx(t, db)
+		d := f.device(f.o1)
+		want := map[string]int{}
+		for i, n := range []int{1, 6, 2, 0} {
+			for k := 0; k < n; k++ {
+				d.push(d.m(syncproto.EntityVisit, syncproto.OpCreate, newID(), 0, visitFields(f.hh1[i])))
+			}
+			want[f.hh1[i]] = n
+		}
+		const limit = 4
+		cursor, got := "", map[string]int{}
+		for {
+			resp, err := f.svc.Pull(f.ctx, f.o1, syncproto.PullRequest{Cursor: cursor, Limit: limit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			perHousehold := map[string]int{}
+			for _, c := range resp.Changes {
+				if c.Entity == syncproto.EntityVisit {
+					perHousehold[c.HouseholdID]++
+					got[c.HouseholdID]++
+				}
+			}
+			for hh, n := range perHousehold {
+				if n != want[hh] {
+					t.Fatalf("a page holds %d of household %s's %d visits", n, hh, want[hh])
+				}
+			}
+			if len(resp.Changes) > limit && len(perHousehold) != 1 {
+				t.Fatalf("page of %d changes over the limit %d", len(resp.Changes), limit)
+			}
+			cursor = resp.Cursor
+			if !resp.HasMore {
+				break
+			}
+		}
+		for hh, n := range want {
+			if got[hh] != n {
+				t.Fatalf("household %s: %d visits delivered, want %d", hh, got[hh], n)
+			}
+		}
+	})
+}
