@@ -194,15 +194,22 @@ func coverageLedger(g *gorm.DB, a Actor, s CoverageScope, month string, from, to
 }
 
 func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, from, to time.Time) *gorm.DB {
-	// The scope's households, restricted by the actor's reach, read once:
-	// the visits and needs of the month are joined to this set.
 	where, wArgs := s.householdScopeSQL("h")
-	inScope := g.Table("households h").
-		Select(`h.id, h.household_no, h.head_name, h.township, h.village,
-			COALESCE(h.outlet_id, '') AS outlet_id, COALESCE(h.officer_id, '') AS officer_id, h.risk_eliminated`).
-		Where(where, wArgs...).
-		Where("h.list_status = ?", ListActive)
-	inScope = a.ScopeHouseholds(inScope, "h")
+	scoped := func(q *gorm.DB) *gorm.DB {
+		return a.ScopeHouseholds(q.Where(where, wArgs...).Where("h.list_status = ?", ListActive), "h")
+	}
+	// The ids of the scope's households the actor reaches, read once for
+	// the month's visits and needs; a narrow set that stays in memory.
+	ids := scoped(g.Table("households h").Select("h.id"))
+	ledger := scoped(g.Table("households h").
+		Select(`h.id AS household_id, h.household_no, h.head_name, h.township, h.village,
+			COALESCE(h.outlet_id, '') AS outlet_id, COALESCE(h.officer_id, '') AS officer_id, h.risk_eliminated,
+			COALESCE(v.visited, 0) AS visited, COALESCE(v.refused, 0) AS refused,
+			COALESCE(v.absent, 0) AS absent, COALESCE(v.moved, 0) AS moved,
+			COALESCE(n.needs, 0) AS needs, e.reason AS exemption_reason`).
+		Joins("LEFT JOIN v ON v.household_id = h.id").
+		Joins("LEFT JOIN n ON n.household_id = h.id").
+		Joins("LEFT JOIN coverage_exemptions e ON e.branch_id = h.branch_id AND e.household_id = h.id AND e.month = ?", month))
 	// A need counts for the month when it was recorded in it, or arrived
 	// later with one of the month's visits; either way it arrived after the
 	// month began, which keeps this to an index range of recent needs.
@@ -225,15 +232,8 @@ func coverageLedgerQuery(g *gorm.DB, a Actor, s CoverageScope, month string, fro
 					SELECT 1 FROM visits nv WHERE nv.branch_id = fn.branch_id AND nv.id = fn.visit_id
 						AND nv.visited_at >= ? AND nv.visited_at < ? AND nv.deleted_at IS NULL AND nv.status <> 'has_issues'))
 			GROUP BY fn.household_id)
-		SELECT s.id AS household_id, s.household_no, s.head_name, s.township, s.village, s.outlet_id, s.officer_id, s.risk_eliminated,
-			COALESCE(v.visited, 0) AS visited, COALESCE(v.refused, 0) AS refused,
-			COALESCE(v.absent, 0) AS absent, COALESCE(v.moved, 0) AS moved,
-			COALESCE(n.needs, 0) AS needs, e.reason AS exemption_reason
-		FROM s
-		LEFT JOIN v ON v.household_id = s.id
-		LEFT JOIN n ON n.household_id = s.id
-		LEFT JOIN coverage_exemptions e ON e.branch_id = ? AND e.household_id = s.id AND e.month = ?`,
-		inScope, s.BranchID, from, to, s.BranchID, from, to, from, to, s.BranchID, month)
+		?`,
+		ids, s.BranchID, from, to, s.BranchID, from, to, from, to, ledger)
 }
 
 // ExplainCoverageLedger returns Postgres' executed plan of the ledger query
