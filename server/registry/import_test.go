@@ -242,6 +242,23 @@ func TestNextMonthsList(t *testing.T) {
 			t.Fatalf("scope_add for officer1 = %d, want %d assigned + %d new in their villages", n, len(held), viaVillage)
 		}
 
+		// Staff lists: removed households on request, unassigned ones by filter.
+		gone, total, err := w.svc.Households(ctx, w.manager, registry.HouseholdQuery{Status: "removed", Limit: 1000})
+		if err != nil || int(total) != s.Removed || gone[0].RemovedAt == nil || gone[0].OfficerID != "" {
+			t.Fatalf("removed households listed: %d of %d, %v", total, s.Removed, err)
+		}
+		mine, total, _ := w.svc.Households(ctx, w.supXS01, registry.HouseholdQuery{OfficerID: w.officer1.UserID, Limit: 1000})
+		for _, h := range mine {
+			if h.OfficerID != w.officer1.UserID || h.ListStatus != "active" {
+				t.Fatalf("officer filter returned %+v", h)
+			}
+		}
+		_, unassigned, _ := w.svc.Households(ctx, w.supXS01, registry.HouseholdQuery{Unassigned: true})
+		all := w.count(t, "SELECT COUNT(*) FROM households WHERE outlet_id = ? AND list_status = 'active'", w.xs01)
+		if unassigned+total != all {
+			t.Fatalf("XS-01: %d unassigned + %d officer1's != %d active", unassigned, total, all)
+		}
+
 		// History: the committed report still reads after the staged rows are gone.
 		items, total, err := w.svc.ImportItems(ctx, w.manager, p.ID, store.ChangeChanged, 0, 10)
 		if err != nil || int(total) != s.Changed || len(items) == 0 || len(items[0].Fields) == 0 {
