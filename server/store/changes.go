@@ -60,19 +60,26 @@ func (tx *Tx) flushChanges() error {
 			return fmt.Errorf("allocate change number: %w", err)
 		}
 		cs := byBranch[b]
-		rows := make([]ChangeRow, len(cs))
-		for i, c := range cs {
-			rows[i] = ChangeRow{
-				BranchID: b, Seq: seq, Ord: i, Entity: c.Entity, EntityID: c.EntityID, Op: c.Op,
-				HouseholdID: nullable(c.HouseholdID), AudienceUserID: nullable(c.AudienceUserID), CreatedAt: now,
-			}
-		}
-		if err := tx.CreateInBatches(rows, 1000).Error; err != nil {
+		cols := []string{"branch_id text", "seq bigint", "ord int", "entity text", "entity_id text", "op text",
+			"household_id text", "audience_user_id text", "created_at timestamptz"}
+		err = tx.insertBatched("changes", cols, len(cs), func(i int, v []any) {
+			c := cs[i]
+			v[0], v[1], v[2], v[3], v[4], v[5] = b, seq, i, c.Entity, c.EntityID, c.Op
+			v[6], v[7], v[8] = nilIfEmpty(c.HouseholdID), nilIfEmpty(c.AudienceUserID), now
+		})
+		if err != nil {
 			return fmt.Errorf("write change log: %w", err)
 		}
 	}
 	tx.changes = nil
 	return nil
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 func nullable(s string) *string {
