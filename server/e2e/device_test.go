@@ -421,8 +421,9 @@ func TestReassignmentMovesTheWholeHousehold(t *testing.T) {
 	})
 }
 
-// A revoked device is signed out and keeps its unsynced work.
-func TestRevokedDeviceIsSignedOutAndKeepsItsWork(t *testing.T) {
+// A revoked device (a lost phone) is signed out and wiped: no household data
+// stays on it, and the app learns how many unsent edits went with it.
+func TestRevokedDeviceIsSignedOutAndWiped(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
 		w := newWorld(t, db)
@@ -435,15 +436,22 @@ func TestRevokedDeviceIsSignedOutAndKeepsItsWork(t *testing.T) {
 		sup := w.env.Login(t, testenv.Supervisor1, testenv.Password, "sup-console")
 		w.env.DoStatus(t, http.StatusOK, http.MethodPost, "/api/v1/devices/"+s.ServerDeviceID+"/revoke", sup.AccessToken, nil)
 		_, err := c.Sync(ctx)
-		if !errors.Is(err, client.ErrSignedOut) {
+		var so *client.SignedOutError
+		if !errors.Is(err, client.ErrSignedOut) || !errors.As(err, &so) || so.Code != syncproto.CodeDeviceRevoked {
 			t.Fatalf("sync on a revoked device: %v", err)
+		}
+		if so.Discarded != 1 {
+			t.Fatalf("discarded = %d, want the one unsent visit", so.Discarded)
 		}
 		sess, _ := c.Session(ctx)
 		if sess.SignedIn {
 			t.Fatal("tokens survived revocation")
 		}
-		if n, _ := c.PendingCount(ctx); n != 1 {
-			t.Fatal("the unsynced visit was lost")
+		if n, _ := c.PendingCount(ctx); n != 0 {
+			t.Fatalf("%d edits stayed on a revoked device", n)
+		}
+		if hh, err := c.Households(ctx); err != nil || len(hh) != 0 {
+			t.Fatalf("households stayed on a revoked device: %d, %v", len(hh), err)
 		}
 	})
 }

@@ -22,7 +22,7 @@ import (
 
 // ErrSignedOut means the device must sign in again: the server revoked the
 // device or the token family, or the refresh token was refused. The tokens
-// have been wiped; the outbox is kept.
+// have been wiped; the outbox is kept unless the device was revoked.
 var ErrSignedOut = errors.New("signed out: sign in again")
 
 // ErrNotSignedIn means there are no tokens on the device.
@@ -32,6 +32,12 @@ var ErrNotSignedIn = errors.New("not signed in")
 type SignedOutError struct {
 	Code    string // syncproto.CodeDeviceRevoked, CodeRefreshReused, ...
 	Message string
+	// Discarded counts the unsent edits wiped with a revoked device. Revocation
+	// is how a bank locks a lost phone, so the households' personal data and
+	// the unsent edits must not stay on it; the app should tell the officer
+	// how many were lost, and the server can never accept them from this
+	// device again anyway.
+	Discarded int
 }
 
 func (e *SignedOutError) Error() string { return "signed out (" + e.Code + "): sign in again" }
@@ -331,8 +337,8 @@ func (c *Client) Login(ctx context.Context, username, password, deviceName strin
 // ErrOtherUserPending refuses a sign-in that would mix two officers' edits.
 var ErrOtherUserPending = errors.New("another officer's edits are waiting to be synced on this device")
 
-// wipeUserData drops everything of the previous user but the device id and
-// server address. The outbox is empty when this runs.
+// wipeUserData drops everything of the signed-in user but the device id and
+// server address.
 func (c *Client) wipeUserData(tx *sql.Tx) error {
 	for _, q := range []string{`DELETE FROM records`, `DELETE FROM rejections`, `DELETE FROM conflicts`, `DELETE FROM outbox`} {
 		if _, err := tx.Exec(q); err != nil {
@@ -407,12 +413,26 @@ func (c *Client) refresh(ctx context.Context, stale string) error {
 	})
 }
 
-// signOut wipes the tokens and returns the typed error.
+// signOut wipes the tokens and returns the typed error. A revoked device also
+// loses every record and its outbox (see SignedOutError.Discarded); for other
+// reasons (reused refresh token, disabled account) the work stays, so the
+// officer can sign in again and send it.
 func (c *Client) signOut(ctx context.Context, code, msg string) error {
-	err := c.tx(context.WithoutCancel(ctx), func(tx *sql.Tx) error { return delMeta(tx, metaAccessToken, metaRefreshToken) })
+	discarded := 0
+	err := c.tx(context.WithoutCancel(ctx), func(tx *sql.Tx) error {
+		if code == syncproto.CodeDeviceRevoked {
+			if err := tx.QueryRow(`SELECT count(*) FROM outbox`).Scan(&discarded); err != nil {
+				return err
+			}
+			if err := c.wipeUserData(tx); err != nil {
+				return err
+			}
+		}
+		return delMeta(tx, metaAccessToken, metaRefreshToken)
+	})
 	if err != nil {
 		return err
 	}
-	c.log.Warn("signed out by the server", "code", code)
-	return &SignedOutError{Code: code, Message: msg}
+	c.log.Warn("signed out by the server", "code", code, "discarded", discarded)
+	return &SignedOutError{Code: code, Message: msg, Discarded: discarded}
 }

@@ -344,8 +344,15 @@ func TestRevokedDeviceSignsOut(t *testing.T) {
 			if sess.SignedIn {
 				t.Fatal("tokens were not wiped")
 			}
-			if n, _ := c.PendingCount(context.Background()); n != 1 {
-				t.Fatal("signing out must keep the outbox")
+			want := 1 // signing out keeps the officer's work...
+			if code == syncproto.CodeDeviceRevoked {
+				want = 0 // ...except on a revoked (lost) phone, which is wiped
+			}
+			if n, _ := c.PendingCount(context.Background()); n != want {
+				t.Fatalf("pending after %s = %d, want %d", code, n, want)
+			}
+			if so.Discarded != 1-want {
+				t.Fatalf("discarded = %d, want %d", so.Discarded, 1-want)
 			}
 			if _, err := c.Sync(context.Background()); !errors.Is(err, ErrNotSignedIn) {
 				t.Fatalf("sync after sign-out: %v", err)
