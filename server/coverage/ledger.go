@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/doorstep-dev/doorstep/server/apperr"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -185,7 +186,18 @@ type LedgerRequest struct {
 	Month     string
 	OrgID     string
 	OfficerID string
+	// Rows chooses the household rows returned: "all" (default), "missing"
+	// (only those neither final nor exempted) or "none" (figures only). The
+	// figures always count every household.
+	Rows string
 }
+
+// Row selections of a ledger.
+const (
+	RowsAll     = "all"
+	RowsMissing = "missing"
+	RowsNone    = "none"
+)
 
 func (s *Service) scopeOf(ctx context.Context, a store.Actor, orgID, officerID string) (store.CoverageScope, error) {
 	if err := validID("org", orgID, false); err != nil {
@@ -210,6 +222,11 @@ func (s *Service) Ledger(ctx context.Context, a store.Actor, req LedgerRequest) 
 	m, err := s.parseMonthParam(req.Month, true)
 	if err != nil {
 		return Ledger{}, err
+	}
+	switch req.Rows {
+	case "", RowsAll, RowsMissing, RowsNone:
+	default:
+		return Ledger{}, apperr.Invalid("rows", "rows 应为 all、missing 或 none", "rows must be all, missing or none").With("value", clip(req.Rows, 32))
 	}
 	sc, err := s.scopeOf(ctx, a, req.OrgID, req.OfficerID)
 	if err != nil {
@@ -236,5 +253,18 @@ func (s *Service) Ledger(ctx context.Context, a store.Actor, req LedgerRequest) 
 	if err != nil {
 		return Ledger{}, err
 	}
-	return buildLedger(m, sc, set.AbsentAttempts, facts, names, s.now()), nil
+	l := buildLedger(m, sc, set.AbsentAttempts, facts, names, s.now())
+	switch req.Rows {
+	case RowsMissing:
+		kept := l.Households[:0]
+		for _, r := range l.Households {
+			if !r.Settled() {
+				kept = append(kept, r)
+			}
+		}
+		l.Households = kept
+	case RowsNone:
+		l.Households = []LedgerRow{}
+	}
+	return l, nil
 }

@@ -123,6 +123,24 @@ func TestLedgerOutcomes(t *testing.T) {
 			}
 		}
 
+		// Only the missing rows, or none; the figures stay whole.
+		miss, err := f.svc.Ledger(f.ctx, sup, coverage.LedgerRequest{Month: "2026-11", OrgID: f.units["XS-01"].ID, Rows: coverage.RowsMissing})
+		if err != nil || len(miss.Households) != 5 || miss.Summary != l.Summary {
+			t.Fatalf("rows=missing: %v, %d rows, %+v", err, len(miss.Households), miss.Summary)
+		}
+		for _, r := range miss.Households {
+			if r.Settled() {
+				t.Fatalf("rows=missing returned a settled household %+v", r)
+			}
+		}
+		none, err := f.svc.Ledger(f.ctx, sup, coverage.LedgerRequest{Month: "2026-11", Rows: coverage.RowsNone})
+		if err != nil || len(none.Households) != 0 || none.Summary != l.Summary || len(none.Officers[0].Missing)+len(none.Officers[1].Missing) != 5 {
+			t.Fatalf("rows=none: %v %+v", err, none)
+		}
+		if _, err := f.svc.Ledger(f.ctx, sup, coverage.LedgerRequest{Rows: "some"}); !isCode(err, "invalid_request") {
+			t.Fatalf("rows=some: %v", err)
+		}
+
 		// The county ledger includes the other outlet; the officer ledger only theirs.
 		county, err := f.svc.Ledger(f.ctx, f.actor(testenv.Manager1), coverage.LedgerRequest{Month: "2026-11", OrgID: f.units["XS"].ID})
 		if err != nil {

@@ -44,7 +44,7 @@ func (s *Server) coverageRoutes(api *gin.RouterGroup) {
 
 func (s *Server) coverageLedger(c *gin.Context) {
 	l, err := s.coverage.Ledger(c.Request.Context(), actor(c), coverage.LedgerRequest{
-		Month: c.Query("month"), OrgID: c.Query("org"), OfficerID: c.Query("officer"),
+		Month: c.Query("month"), OrgID: c.Query("org"), OfficerID: c.Query("officer"), Rows: c.Query("rows"),
 	})
 	if err != nil {
 		s.writeError(c, err)

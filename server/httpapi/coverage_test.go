@@ -242,6 +242,7 @@ func TestCoverageBadInput(t *testing.T) {
 			{"ledger: org and officer", "GET", "/api/v1/coverage/ledger?org=" + xs01.ID + "&officer=" + env.User(t, testenv.Officer1).ID, sup, nil, 400, "org"},
 			{"ledger: another supervisor's outlet", "GET", "/api/v1/coverage/ledger?org=" + xs02.ID, sup, nil, 404, ""},
 			{"ledger: SQL as org id", "GET", "/api/v1/coverage/ledger?org=" + url.QueryEscape("x' OR 1=1 --"), sup, nil, 404, ""},
+			{"ledger: unknown rows", "GET", "/api/v1/coverage/ledger?rows=everything", sup, nil, 400, "rows"},
 			{"ledger: overlong id", "GET", "/api/v1/coverage/ledger?org=" + strings.Repeat("a", 65), sup, nil, 400, "org"},
 			{"exemption: missing reason", "POST", "/api/v1/coverage/exemptions", sup, map[string]any{"household_id": hh[0], "month": month}, 400, "reason"},
 			{"exemption: blank reason", "POST", "/api/v1/coverage/exemptions", sup, map[string]any{"household_id": hh[0], "month": month, "reason": " \n "}, 400, "reason"},
