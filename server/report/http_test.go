@@ -149,7 +149,7 @@ func TestReportAPI(t *testing.T) {
 				{"supervisor looks at another county", "supervisor1", "GET", q("/api/v1/reports/monthly", "month", month, "org", "WX")},
 				{"supervisor looks at the branch", "supervisor1", "GET", q("/api/v1/reports/monthly", "month", month, "org", "CQ")},
 				{"officer asks for a unit", "officer1", "GET", q("/api/v1/reports/monthly", "month", month, "org", "XS-01")},
-				{"supervisor downloads", "supervisor1", "GET", q("/api/v1/reports/"+month+"/versions/1/files/xlsx")},
+				{"supervisor downloads", "supervisor1", "GET", q("/api/v1/reports/" + month + "/versions/1/files/xlsx")},
 			} {
 				resp, body := env.Do(t, c.method, c.path, tok[c.user], nil)
 				if resp.StatusCode != http.StatusForbidden {

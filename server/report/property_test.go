@@ -67,7 +67,11 @@ var outcomes = []string{syncproto.OutcomeVisited, syncproto.OutcomeVisited, sync
 
 func runHistory(t *testing.T, rt *rapid.T, db *store.DB) {
 	start := at(2026, 8, 3, 9, 0)
-	f := newFixture(t, db, start, func(o *report.Options) { o.RestateAfter = -1; o.BatchChanges = rapid.IntRange(1, 50).Draw(rt, "batch") })
+	f := newFixture(t, db, start, func(o *report.Options) {
+		o.RestateAfter = -1
+		o.BatchChanges = rapid.IntRange(1, 50).Draw(rt, "batch")
+		o.WholeMonthAt = rapid.IntRange(1, 8).Draw(rt, "wholemonth")
+	})
 	f.t = rt
 	w := &world{f: f, loans: map[string]string{}, frozen: map[string][]store.ReportVersionRow{}}
 	end := at(2027, 1, 20, 0, 0)

@@ -31,6 +31,9 @@ type Options struct {
 
 	Poll         time.Duration // how often the worker looks at the change log; default 2s
 	BatchChanges int           // change-log rows per worker transaction; default 2000
+	// WholeMonthAt: a month with at least this many officers touched in one
+	// batch (and a third of its officers or more) is recomputed whole; default 64.
+	WholeMonthAt int
 	// Close is when the schedule closes the previous month, local time:
 	// "DAY HH:MM" with DAY 1-28, or "off". Default "1 00:30".
 	Close string

@@ -34,7 +34,7 @@ func (s *Service) catchUpBranch(ctx context.Context, branchID string) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := s.db.ReportProcessBatch(ctx, branchID, s.clock(), s.opts.BatchChanges)
+		b, err := s.db.ReportProcessBatch(ctx, branchID, s.clock(), store.ReportTuning{MaxChanges: s.opts.BatchChanges, WholeMonthAt: s.opts.WholeMonthAt})
 		if err != nil {
 			return err
 		}

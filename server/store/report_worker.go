@@ -43,9 +43,29 @@ type reportChange struct {
 	CreatedAt   time.Time
 }
 
-// ReportProcessBatch runs one batch for a branch, reading at most about
-// maxChanges change-log rows (whole transactions only).
-func (db *DB) ReportProcessBatch(ctx context.Context, branchID string, clk ReportClock, maxChanges int) (ReportBatch, error) {
+// ReportTuning sizes the worker's batches.
+type ReportTuning struct {
+	// MaxChanges is about how many change-log rows a batch reads (whole
+	// transactions only); default 2000.
+	MaxChanges int
+	// WholeMonthAt: when at least this many officers of a month are touched,
+	// and they are a third or more of the month's officers, the month is
+	// recomputed whole, which is cheaper than officer by officer; default 64.
+	WholeMonthAt int
+}
+
+func (t ReportTuning) withDefaults() ReportTuning {
+	if t.MaxChanges <= 0 {
+		t.MaxChanges = 2000
+	}
+	if t.WholeMonthAt <= 0 {
+		t.WholeMonthAt = 64
+	}
+	return t
+}
+
+// ReportProcessBatch runs one batch for a branch.
+func (db *DB) ReportProcessBatch(ctx context.Context, branchID string, clk ReportClock, tune ReportTuning) (ReportBatch, error) {
 	var out ReportBatch
 	err := db.Transact(ctx, func(tx *Tx) error {
 		out = ReportBatch{}
@@ -57,16 +77,13 @@ func (db *DB) ReportProcessBatch(ctx context.Context, branchID string, clk Repor
 			out.Busy = true
 			return nil
 		}
-		return tx.reportBatch(branchID, cur, created, clk, maxChanges, &out)
+		return tx.reportBatch(branchID, cur, created, clk, tune.withDefaults(), &out)
 	})
 	return out, err
 }
 
 // reportBatch does the work of a batch; the cursor is locked.
-func (tx *Tx) reportBatch(branchID string, cur ReportCursor, created bool, clk ReportClock, maxChanges int, out *ReportBatch) error {
-	if maxChanges <= 0 {
-		maxChanges = 2000
-	}
+func (tx *Tx) reportBatch(branchID string, cur ReportCursor, created bool, clk ReportClock, tune ReportTuning, out *ReportBatch) error {
 	current := clk.CurrentMonth()
 	today := clk.Today()
 	dirty := reportDirty{}
@@ -79,7 +96,7 @@ func (tx *Tx) reportBatch(branchID string, cur ReportCursor, created bool, clk R
 
 	var upper int64
 	err := tx.Raw(`SELECT COALESCE(MAX(seq), 0) FROM (SELECT seq FROM changes WHERE branch_id = ? AND seq > ? ORDER BY seq, ord LIMIT ?) w`,
-		branchID, cur.LastSeq, maxChanges).Scan(&upper).Error
+		branchID, cur.LastSeq, tune.MaxChanges).Scan(&upper).Error
 	if err != nil {
 		return fmt.Errorf("report: read change log: %w", err)
 	}
@@ -95,6 +112,13 @@ func (tx *Tx) reportBatch(branchID string, cur ReportCursor, created bool, clk R
 	}
 	out.Changes = len(changes)
 	out.ThroughSeq = upper
+	if len(changes) == 0 && !created && cur.AsOfDate == today && len(dirty) == 0 {
+		// Nothing new and the same day: leave everything, the cursor row
+		// included, untouched, so an idle poll writes nothing.
+		if open, err := tx.reportMonthOpened(branchID, current); err != nil || open {
+			return err
+		}
+	}
 
 	closed, err := tx.reportClosedMonths(branchID)
 	if err != nil {
@@ -130,7 +154,15 @@ func (tx *Tx) reportBatch(branchID string, cur ReportCursor, created bool, clk R
 		if m > current {
 			continue
 		}
-		if !isOpen[m] {
+		whole := !isOpen[m]
+		if !whole && len(dirty[m]) >= tune.WholeMonthAt {
+			var rows int64
+			if err := tx.Model(&ReportRow{}).Where("branch_id = ? AND month = ? AND level = ?", branchID, m, LevelOfficer).Count(&rows).Error; err != nil {
+				return fmt.Errorf("report: month size: %w", err)
+			}
+			whole = int64(len(dirty[m]))*3 >= rows
+		}
+		if whole {
 			if err := tx.rebuildMonth(branchID, m, clk); err != nil {
 				return err
 			}
@@ -256,15 +288,16 @@ type reportFactKey struct{ entity, id string }
 func (tx *Tx) reportApplyChanges(branchID string, changes []reportChange, clk ReportClock, closed map[string]bool, dirty reportDirty) (int, error) {
 	households := map[string]bool{}
 	lastSeen := map[string]reportChange{} // household → its latest change
-	var orphans []string                  // entity ids without a household id
+	named := map[string]map[string]bool{reportFactVisit: {}, reportFactNeed: {}, reportFactLoan: {}}
+	var orphans []string // records named without a household id
 	for _, c := range changes {
+		if ids, ok := named[c.Entity]; ok {
+			ids[c.EntityID] = true
+		}
 		if c.HouseholdID != nil && *c.HouseholdID != "" {
 			households[*c.HouseholdID] = true
 			lastSeen[*c.HouseholdID] = c
-			continue
-		}
-		switch c.Entity {
-		case reportFactVisit, reportFactNeed, reportFactLoan:
+		} else if named[c.Entity] != nil {
 			orphans = append(orphans, c.EntityID)
 		}
 	}
@@ -279,48 +312,63 @@ func (tx *Tx) reportApplyChanges(branchID string, changes []reportChange, clk Re
 		}
 	}
 
+	// New facts of the records the changes name (and of the needs linked to
+	// named visits, whose month follows the visit), and of every touched
+	// household and its assignments; old facts of the same. Only these can
+	// have changed: a record's fact changes only with a change-log row for
+	// it, and the other records of a household are read from the stored
+	// facts below.
 	oldFacts := map[reportFactKey]ReportFact{}
 	newFacts := map[reportFactKey]ReportFact{}
-	loaded := map[string]bool{}
-	for round := 0; round < 4; round++ {
-		var todo []string
-		for h := range households {
-			if !loaded[h] {
-				todo = append(todo, h)
-				loaded[h] = true
-			}
+	ef, err := tx.reportEntityFacts(branchID, reportSortedKeys(named[reportFactVisit]), reportSortedKeys(named[reportFactNeed]),
+		reportSortedKeys(named[reportFactLoan]), clk.Loc)
+	if err != nil {
+		return 0, err
+	}
+	var entityIDs []string
+	for k, f := range ef {
+		newFacts[k] = f
+		households[f.HouseholdID] = true
+	}
+	for _, m := range named {
+		for id := range m {
+			entityIDs = append(entityIDs, id)
 		}
-		if len(todo) == 0 {
-			break
+	}
+	for k := range ef {
+		if !named[k.entity][k.id] {
+			entityIDs = append(entityIDs, k.id)
 		}
-		sort.Strings(todo)
-		for _, part := range reportChunk(todo, 500) {
-			nf, err := tx.reportCurrentFacts(branchID, part, clk.Loc)
-			if err != nil {
-				return 0, err
-			}
-			var ids []string
-			for k, f := range nf {
-				newFacts[k] = f
-				ids = append(ids, k.id)
-			}
-			var of []ReportFact
-			if err := tx.Where("branch_id = ? AND household_id IN ?", branchID, part).Find(&of).Error; err != nil {
-				return 0, fmt.Errorf("report: read facts: %w", err)
-			}
-			for _, idPart := range reportChunk(ids, 1000) {
-				var more []ReportFact
-				if err := tx.Where("branch_id = ? AND entity_id IN ?", branchID, idPart).Find(&more).Error; err != nil {
-					return 0, fmt.Errorf("report: read facts: %w", err)
-				}
-				of = append(of, more...)
-			}
-			for _, f := range of {
-				oldFacts[reportFactKey{f.Entity, f.EntityID}] = f
-				// A record that moved from another household changes that
-				// household's figures too.
-				households[f.HouseholdID] = true
-			}
+	}
+	for _, part := range reportChunk(entityIDs, 1000) {
+		var of []ReportFact
+		if err := tx.Where("branch_id = ? AND entity IN ? AND entity_id IN ?", branchID,
+			[]string{reportFactVisit, reportFactNeed, reportFactLoan}, part).Find(&of).Error; err != nil {
+			return 0, fmt.Errorf("report: read facts: %w", err)
+		}
+		for _, f := range of {
+			oldFacts[reportFactKey{f.Entity, f.EntityID}] = f
+			// A record that moved from another household changes that
+			// household's figures too.
+			households[f.HouseholdID] = true
+		}
+	}
+	all := reportSortedKeys(households)
+	for _, part := range reportChunk(all, 500) {
+		nf, err := tx.reportHouseholdFacts(branchID, part, clk.Loc)
+		if err != nil {
+			return 0, err
+		}
+		for k, f := range nf {
+			newFacts[k] = f
+		}
+		var of []ReportFact
+		if err := tx.Where("branch_id = ? AND entity IN ? AND household_id IN ?", branchID,
+			[]string{reportFactHousehold, reportFactAssignment}, part).Find(&of).Error; err != nil {
+			return 0, fmt.Errorf("report: read facts: %w", err)
+		}
+		for _, f := range of {
+			oldFacts[reportFactKey{f.Entity, f.EntityID}] = f
 		}
 	}
 
@@ -443,6 +491,11 @@ func (tx *Tx) reportApplyChanges(branchID string, changes []reportChange, clk Re
 			}
 		}
 	}
+	// The household's other visits from the first month touched on: a new
+	// earliest visit turns a later "first visit" into a repeat one.
+	if err := tx.reportVisitOfficers(branchID, from, current, dirty); err != nil {
+		return 0, err
+	}
 
 	if err := tx.reportWriteFacts(branchID, upserts, deletes); err != nil {
 		return 0, err
@@ -550,8 +603,9 @@ func reportFactMonths(f ReportFact) []string {
 	}
 }
 
-// reportCurrentFacts computes the facts of some households from the base tables.
-func (tx *Tx) reportCurrentFacts(branchID string, households []string, loc *time.Location) (map[reportFactKey]ReportFact, error) {
+// reportHouseholdFacts computes the household and assignment facts of some
+// households from the base tables.
+func (tx *Tx) reportHouseholdFacts(branchID string, households []string, loc *time.Location) (map[reportFactKey]ReportFact, error) {
 	var hs []reportHousehold
 	if err := tx.Raw(`SELECT id, county_id, list_status, created_at, removed_at FROM households WHERE branch_id = ? AND id IN ?`, branchID, households).Scan(&hs).Error; err != nil {
 		return nil, fmt.Errorf("report: read households: %w", err)
@@ -560,45 +614,8 @@ func (tx *Tx) reportCurrentFacts(branchID string, households []string, loc *time
 	if err := tx.Raw(`SELECT id, household_id, outlet_id, officer_id, officer_due_on, assigned_at, ended_at FROM assignments WHERE branch_id = ? AND household_id IN ?`, branchID, households).Scan(&as).Error; err != nil {
 		return nil, fmt.Errorf("report: read assignments: %w", err)
 	}
-	var vs []reportVisit
-	if err := tx.Raw(`SELECT id, household_id, officer_id, outlet_id, outcome, status, flags, visited_at, deleted_at FROM visits WHERE branch_id = ? AND household_id IN ?`, branchID, households).Scan(&vs).Error; err != nil {
-		return nil, fmt.Errorf("report: read visits: %w", err)
-	}
-	var ns []reportNeed
-	if err := tx.Raw(`SELECT id, household_id, visit_id, amount_fen, created_at, deleted_at FROM financing_needs WHERE branch_id = ? AND household_id IN ?`, branchID, households).Scan(&ns).Error; err != nil {
-		return nil, fmt.Errorf("report: read needs: %w", err)
-	}
-	var ls []reportLoan
-	if err := tx.Raw(`SELECT id, household_id, status, amount_fen, submitted_at, decided_at, disbursed_at, deleted_at FROM loan_applications WHERE branch_id = ? AND household_id IN ?`, branchID, households).Scan(&ls).Error; err != nil {
-		return nil, fmt.Errorf("report: read loans: %w", err)
-	}
-	visitedAt := map[string]time.Time{}
-	for _, v := range vs {
-		visitedAt[v.ID] = v.VisitedAt
-	}
-	var foreign []string
-	for _, n := range ns {
-		if n.VisitID != nil {
-			if _, ok := visitedAt[*n.VisitID]; !ok {
-				foreign = append(foreign, *n.VisitID)
-			}
-		}
-	}
-	if len(foreign) > 0 {
-		var fv []reportVisit
-		if err := tx.Raw(`SELECT id, visited_at FROM visits WHERE branch_id = ? AND id IN ?`, branchID, foreign).Scan(&fv).Error; err != nil {
-			return nil, fmt.Errorf("report: read linked visits: %w", err)
-		}
-		for _, v := range fv {
-			visitedAt[v.ID] = v.VisitedAt
-		}
-	}
 	month := func(t time.Time) string { return ReportMonthOf(t, loc) }
 	out := map[reportFactKey]ReportFact{}
-	put := func(f ReportFact) {
-		f.BranchID = branchID
-		out[reportFactKey{f.Entity, f.EntityID}] = f
-	}
 	for _, h := range hs {
 		end := ""
 		switch {
@@ -607,23 +624,77 @@ func (tx *Tx) reportCurrentFacts(branchID string, households []string, loc *time
 		case h.ListStatus == ListRemoved:
 			end = "removed"
 		}
-		put(ReportFact{Entity: reportFactHousehold, EntityID: h.ID, HouseholdID: h.ID, Month: month(h.CreatedAt), EndMonth: end, Digest: reportDeref(h.CountyID)})
+		f := ReportFact{BranchID: branchID, Entity: reportFactHousehold, EntityID: h.ID, HouseholdID: h.ID, Month: month(h.CreatedAt), EndMonth: end, Digest: reportDeref(h.CountyID)}
+		out[reportFactKey{f.Entity, f.EntityID}] = f
 	}
 	for _, a := range as {
 		end := ""
 		if a.EndedAt != nil {
 			end = month(*a.EndedAt)
 		}
-		put(ReportFact{Entity: reportFactAssignment, EntityID: a.ID, HouseholdID: a.HouseholdID, Month: month(a.AssignedAt), EndMonth: end,
-			OfficerID: reportDeref(a.OfficerID), OutletID: a.OutletID, Digest: a.OfficerDueOn})
+		f := ReportFact{BranchID: branchID, Entity: reportFactAssignment, EntityID: a.ID, HouseholdID: a.HouseholdID, Month: month(a.AssignedAt), EndMonth: end,
+			OfficerID: reportDeref(a.OfficerID), OutletID: a.OutletID, Digest: a.OfficerDueOn}
+		out[reportFactKey{f.Entity, f.EntityID}] = f
 	}
-	for _, v := range vs {
-		if v.DeletedAt != nil {
-			continue
+	return out, nil
+}
+
+// reportEntityFacts computes the facts of the named visits, needs and loan
+// applications, and of the needs linked to the named visits.
+func (tx *Tx) reportEntityFacts(branchID string, visitIDs, needIDs, loanIDs []string, loc *time.Location) (map[reportFactKey]ReportFact, error) {
+	month := func(t time.Time) string { return ReportMonthOf(t, loc) }
+	out := map[reportFactKey]ReportFact{}
+	put := func(f ReportFact) {
+		f.BranchID = branchID
+		out[reportFactKey{f.Entity, f.EntityID}] = f
+	}
+	visitedAt := map[string]time.Time{}
+	for _, part := range reportChunk(visitIDs, 500) {
+		var vs []reportVisit
+		if err := tx.Raw(`SELECT id, household_id, officer_id, outlet_id, outcome, status, flags, visited_at, deleted_at FROM visits WHERE branch_id = ? AND id IN ?`, branchID, part).Scan(&vs).Error; err != nil {
+			return nil, fmt.Errorf("report: read visits: %w", err)
 		}
-		flagged := v.Status == reportIssuesStatus || reportJSONArrayLen(v.Flags) > 0
-		put(ReportFact{Entity: reportFactVisit, EntityID: v.ID, HouseholdID: v.HouseholdID, Month: month(v.VisitedAt),
-			OfficerID: v.OfficerID, OutletID: reportDeref(v.OutletID), Digest: fmt.Sprintf("%s|%s|%t", v.Outcome, v.Status, flagged)})
+		for _, v := range vs {
+			visitedAt[v.ID] = v.VisitedAt
+			if v.DeletedAt != nil {
+				continue
+			}
+			flagged := v.Status == reportIssuesStatus || reportJSONArrayLen(v.Flags) > 0
+			put(ReportFact{Entity: reportFactVisit, EntityID: v.ID, HouseholdID: v.HouseholdID, Month: month(v.VisitedAt),
+				OfficerID: v.OfficerID, OutletID: reportDeref(v.OutletID), Digest: fmt.Sprintf("%s|%s|%t", v.Outcome, v.Status, flagged)})
+		}
+	}
+	var ns []reportNeed
+	for _, part := range reportChunk(needIDs, 500) {
+		var got []reportNeed
+		if err := tx.Raw(`SELECT id, household_id, visit_id, amount_fen, created_at, deleted_at FROM financing_needs WHERE branch_id = ? AND id IN ?`, branchID, part).Scan(&got).Error; err != nil {
+			return nil, fmt.Errorf("report: read needs: %w", err)
+		}
+		ns = append(ns, got...)
+	}
+	for _, part := range reportChunk(visitIDs, 500) {
+		var got []reportNeed
+		if err := tx.Raw(`SELECT id, household_id, visit_id, amount_fen, created_at, deleted_at FROM financing_needs WHERE branch_id = ? AND visit_id IN ?`, branchID, part).Scan(&got).Error; err != nil {
+			return nil, fmt.Errorf("report: read needs of visits: %w", err)
+		}
+		ns = append(ns, got...)
+	}
+	var linked []string
+	for _, n := range ns {
+		if n.VisitID != nil {
+			if _, ok := visitedAt[*n.VisitID]; !ok {
+				linked = append(linked, *n.VisitID)
+			}
+		}
+	}
+	for _, part := range reportChunk(linked, 500) {
+		var fv []reportVisit
+		if err := tx.Raw(`SELECT id, visited_at FROM visits WHERE branch_id = ? AND id IN ?`, branchID, part).Scan(&fv).Error; err != nil {
+			return nil, fmt.Errorf("report: read linked visits: %w", err)
+		}
+		for _, v := range fv {
+			visitedAt[v.ID] = v.VisitedAt
+		}
 	}
 	for _, n := range ns {
 		if n.DeletedAt != nil {
@@ -637,31 +708,66 @@ func (tx *Tx) reportCurrentFacts(branchID string, households []string, loc *time
 		}
 		put(ReportFact{Entity: reportFactNeed, EntityID: n.ID, HouseholdID: n.HouseholdID, Month: month(at), Digest: fmt.Sprint(n.AmountFen)})
 	}
-	for _, l := range ls {
-		if l.DeletedAt != nil {
-			continue
+	for _, part := range reportChunk(loanIDs, 500) {
+		var ls []reportLoan
+		if err := tx.Raw(`SELECT id, household_id, status, amount_fen, submitted_at, decided_at, disbursed_at, deleted_at FROM loan_applications WHERE branch_id = ? AND id IN ?`, branchID, part).Scan(&ls).Error; err != nil {
+			return nil, fmt.Errorf("report: read loans: %w", err)
 		}
-		ev := func(t *time.Time) string {
-			if t == nil {
-				return ""
+		for _, l := range ls {
+			if l.DeletedAt != nil {
+				continue
 			}
-			return month(*t)
-		}
-		sub, dec, dis := ev(l.SubmittedAt), ev(l.DecidedAt), ev(l.DisbursedAt)
-		var ms []string
-		for _, m := range []string{sub, dec, dis} {
-			if m != "" {
-				ms = append(ms, m)
+			ev := func(t *time.Time) string {
+				if t == nil {
+					return ""
+				}
+				return month(*t)
 			}
+			sub, dec, dis := ev(l.SubmittedAt), ev(l.DecidedAt), ev(l.DisbursedAt)
+			var ms []string
+			for _, m := range []string{sub, dec, dis} {
+				if m != "" {
+					ms = append(ms, m)
+				}
+			}
+			if len(ms) == 0 {
+				continue // a draft counts nowhere
+			}
+			sort.Strings(ms)
+			put(ReportFact{Entity: reportFactLoan, EntityID: l.ID, HouseholdID: l.HouseholdID, Month: ms[0], EndMonth: ms[len(ms)-1],
+				Digest: fmt.Sprintf("%s|%d|%s|%s|%s", l.Status, l.AmountFen, sub, dec, dis)})
 		}
-		if len(ms) == 0 {
-			continue // a draft counts nowhere
-		}
-		sort.Strings(ms)
-		put(ReportFact{Entity: reportFactLoan, EntityID: l.ID, HouseholdID: l.HouseholdID, Month: ms[0], EndMonth: ms[len(ms)-1],
-			Digest: fmt.Sprintf("%s|%d|%s|%s|%s", l.Status, l.AmountFen, sub, dec, dis)})
 	}
 	return out, nil
+}
+
+// reportVisitOfficers adds, for each household, the officer-months of its
+// stored visit facts from the household's first touched month on.
+func (tx *Tx) reportVisitOfficers(branchID string, from map[string]string, current string, dirty reportDirty) error {
+	var hs []string
+	first := current
+	for h, m := range from {
+		if m <= current {
+			hs = append(hs, h)
+			first = min(first, m)
+		}
+	}
+	sort.Strings(hs)
+	for _, part := range reportChunk(hs, 500) {
+		var rows []struct{ HouseholdID, Month, OfficerID string }
+		err := tx.Raw(`SELECT household_id, month, officer_id FROM report_facts
+			WHERE branch_id = ? AND entity = ? AND household_id IN ? AND month >= ? AND month <= ?
+			GROUP BY household_id, month, officer_id`, branchID, reportFactVisit, part, first, current).Scan(&rows).Error
+		if err != nil {
+			return fmt.Errorf("report: visit officers: %w", err)
+		}
+		for _, r := range rows {
+			if r.Month >= from[r.HouseholdID] {
+				dirty.add(r.Month, r.OfficerID)
+			}
+		}
+	}
+	return nil
 }
 
 // reportHouseholdsOf finds the households of records named without one.
