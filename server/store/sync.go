@@ -34,6 +34,24 @@ func (tx *Tx) locked(q *gorm.DB, lock bool) *gorm.DB {
 	return q
 }
 
+// CustomPlans makes Postgres plan each statement of the transaction for its
+// actual parameters. The sync engine's statements carry long IN lists whose
+// length repeats from batch to batch, so pgx's prepared statements are
+// reused; after five executions Postgres may switch such a statement to a
+// generic plan, which for `mutation_id IN ($3, …, $502)` filters the whole
+// index range instead of probing it (measured on a 20,000-row mutation log:
+// 5 ms with custom plans, 300–600 ms with the generic one). SET LOCAL lasts
+// until the transaction ends. No-op on SQLite.
+func (tx *Tx) CustomPlans() error {
+	if tx.Dialect() != Postgres {
+		return nil
+	}
+	if err := tx.Exec(`SET LOCAL plan_cache_mode = force_custom_plan`).Error; err != nil {
+		return fmt.Errorf("plan cache mode: %w", err)
+	}
+	return nil
+}
+
 // SyncDevice loads the actor's device and locks its row until commit, so two
 // pushes from one device run one after the other and see each other's
 // mutation log.
@@ -54,23 +72,31 @@ func (tx *Tx) SyncDevice(a Actor) (Device, error) {
 }
 
 // LoggedMutations returns the device's mutation-log rows whose mutation id
-// is among ids or whose seq is among seqs.
+// is among ids or whose seq is among seqs. The two lookups are separate
+// statements so each uses its own unique index; a single OR of two long IN
+// lists makes Postgres scan the device's whole log.
 func (tx *Tx) LoggedMutations(branchID, deviceID string, ids []string, seqs []int64) ([]DeviceMutation, error) {
 	var out []DeviceMutation
-	if len(ids) == 0 && len(seqs) == 0 {
+	if len(ids) > 0 {
+		if err := tx.Where("branch_id = ? AND device_id = ? AND mutation_id IN ?", branchID, deviceID, ids).Find(&out).Error; err != nil {
+			return nil, fmt.Errorf("load mutation log: %w", err)
+		}
+	}
+	if len(seqs) == 0 {
 		return out, nil
 	}
-	q := tx.Where("branch_id = ? AND device_id = ?", branchID, deviceID)
-	switch {
-	case len(ids) > 0 && len(seqs) > 0:
-		q = q.Where("(mutation_id IN ? OR seq IN ?)", ids, seqs)
-	case len(ids) > 0:
-		q = q.Where("mutation_id IN ?", ids)
-	default:
-		q = q.Where("seq IN ?", seqs)
-	}
-	if err := q.Find(&out).Error; err != nil {
+	var bySeq []DeviceMutation
+	if err := tx.Where("branch_id = ? AND device_id = ? AND seq IN ?", branchID, deviceID, seqs).Find(&bySeq).Error; err != nil {
 		return nil, fmt.Errorf("load mutation log: %w", err)
+	}
+	seen := make(map[string]bool, len(out))
+	for _, m := range out {
+		seen[m.MutationID] = true
+	}
+	for _, m := range bySeq {
+		if !seen[m.MutationID] {
+			out = append(out, m)
+		}
 	}
 	return out, nil
 }

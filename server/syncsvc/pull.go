@@ -48,6 +48,9 @@ func (s *Service) Pull(ctx context.Context, a store.Actor, req syncproto.PullReq
 	}
 	resp := syncproto.PullResponse{ServerTime: now, ClockOffsetMS: offsetMS}
 	err := s.db.ReadSnapshot(ctx, func(tx *store.Tx) error {
+		if err := tx.CustomPlans(); err != nil {
+			return err
+		}
 		head, err := tx.BranchHead(a.BranchID)
 		if err != nil {
 			return err

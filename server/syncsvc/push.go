@@ -149,6 +149,9 @@ func (b *batch) markDirty(entity, id string, dirty *bool) {
 }
 
 func (b *batch) run(req syncproto.PushRequest) ([]syncproto.MutationResult, error) {
+	if err := b.tx.CustomPlans(); err != nil {
+		return nil, err
+	}
 	dev, err := b.tx.SyncDevice(b.a)
 	if err != nil {
 		return nil, err
