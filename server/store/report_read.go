@@ -214,3 +214,32 @@ func (db *DB) ReportHouseholdArchive(ctx context.Context, a Actor, householdID s
 	})
 	return out, err
 }
+
+// ReportHouseholdNos maps household ids of a branch to their household numbers.
+func (db *DB) ReportHouseholdNos(ctx context.Context, branchID string, ids []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, part := range reportChunk(ids, 500) {
+		var rows []struct{ ID, HouseholdNo string }
+		err := db.gorm.WithContext(ctx).Model(&Household{}).Select("id, household_no").
+			Where("branch_id = ? AND id IN ?", branchID, part).Scan(&rows).Error
+		if err != nil {
+			return nil, fmt.Errorf("report: household numbers: %w", err)
+		}
+		for _, r := range rows {
+			out[r.ID] = r.HouseholdNo
+		}
+	}
+	return out, nil
+}
+
+// ReportMonthState says whether a branch's month has data waiting for a restatement.
+func (db *DB) ReportMonthState(ctx context.Context, branchID, month string) (ReportMonth, bool, error) {
+	var ms []ReportMonth
+	if err := db.gorm.WithContext(ctx).Where("branch_id = ? AND month = ?", branchID, month).Find(&ms).Error; err != nil {
+		return ReportMonth{}, false, fmt.Errorf("report: month state: %w", err)
+	}
+	if len(ms) == 0 {
+		return ReportMonth{}, false, nil
+	}
+	return ms[0], true, nil
+}
