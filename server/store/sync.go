@@ -188,39 +188,49 @@ func (tx *Tx) LoanProductsByID(a Actor, ids []string) ([]LoanProduct, error) {
 // --- Bulk writes ----------------------------------------------------------
 
 var (
-	visitCols = []string{"id", "branch_id", "household_id", "officer_id", "outlet_id", "device_id", "outcome", "situation",
-		"notes", "lat", "lng", "accuracy_m", "started_at", "ended_at", "visited_at", "received_at", "clock_suspect",
-		"status", "reviewed_by", "reviewed_at", "review_note", "flags", "after_close", "field_times", "version",
-		"created_at", "updated_at", "deleted_at"}
+	visitCols = syncCols(`id text, branch_id text, household_id text, officer_id text, outlet_id text, device_id text,
+		outcome text, situation text, notes text, lat float8, lng float8, accuracy_m float8, started_at timestamptz,
+		ended_at timestamptz, visited_at timestamptz, received_at timestamptz, clock_suspect bool, status text,
+		reviewed_by text, reviewed_at timestamptz, review_note text, flags jsonb, after_close bool, field_times jsonb,
+		version int8, created_at timestamptz, updated_at timestamptz, deleted_at timestamptz`)
 	// Review fields belong to supervisors and are never written back by the sync path.
 	visitUpsert = upsertStmt("visits", visitCols, []string{"outcome", "situation", "notes", "lat", "lng", "accuracy_m",
 		"started_at", "ended_at", "visited_at", "clock_suspect", "field_times", "version", "updated_at", "deleted_at"})
 
-	planCols   = []string{"id", "branch_id", "household_id", "officer_id", "planned_on", "window_end", "notes", "status", "created_by", "field_times", "version", "created_at", "updated_at", "deleted_at"}
+	planCols = syncCols(`id text, branch_id text, household_id text, officer_id text, planned_on text, window_end text,
+		notes text, status text, created_by text, field_times jsonb, version int8, created_at timestamptz,
+		updated_at timestamptz, deleted_at timestamptz`)
 	planUpsert = upsertStmt("visit_plans", planCols, []string{"planned_on", "window_end", "notes", "status", "field_times", "version", "updated_at", "deleted_at"})
 
-	needCols   = []string{"id", "branch_id", "household_id", "visit_id", "officer_id", "purpose", "amount_fen", "status", "notes", "field_times", "version", "created_at", "updated_at", "deleted_at"}
+	needCols = syncCols(`id text, branch_id text, household_id text, visit_id text, officer_id text, purpose text,
+		amount_fen int8, status text, notes text, field_times jsonb, version int8, created_at timestamptz,
+		updated_at timestamptz, deleted_at timestamptz`)
 	needUpsert = upsertStmt("financing_needs", needCols, []string{"visit_id", "purpose", "amount_fen", "status", "notes", "field_times", "version", "updated_at", "deleted_at"})
 
-	loanCols = []string{"id", "branch_id", "household_id", "need_id", "product_id", "officer_id", "amount_fen", "term_months",
-		"purpose", "status", "submitted_at", "decided_by", "decided_at", "decision_note", "disbursed_at", "field_times",
-		"version", "created_at", "updated_at", "deleted_at"}
+	loanCols = syncCols(`id text, branch_id text, household_id text, need_id text, product_id text, officer_id text,
+		amount_fen int8, term_months int4, purpose text, status text, submitted_at timestamptz, decided_by text,
+		decided_at timestamptz, decision_note text, disbursed_at timestamptz, field_times jsonb, version int8,
+		created_at timestamptz, updated_at timestamptz, deleted_at timestamptz`)
 	// Decision fields belong to the bank (DecideLoan) and are never written back by the sync path.
 	loanUpsert = upsertStmt("loan_applications", loanCols, []string{"need_id", "product_id", "amount_fen", "term_months",
 		"purpose", "status", "submitted_at", "field_times", "version", "updated_at", "deleted_at"})
 
-	householdCols = []string{"id", "branch_id", "county_id", "outlet_id", "officer_id", "household_no", "head_name",
-		"id_number_enc", "id_number_bidx", "id_number_masked", "phone_enc", "phone_bidx", "phone_masked", "province",
-		"city", "county", "township", "village", "family_size", "category", "risk_type", "has_labor", "risk_eliminated",
-		"identified_on", "lat", "lng", "location_source", "situation_notes", "field_times", "list_status", "snapshot_id",
-		"content_hash", "version", "created_at", "updated_at", "removed_at"}
+	householdCols = syncCols(`id text, branch_id text, county_id text, outlet_id text, officer_id text, household_no text,
+		head_name text, id_number_enc bytea, id_number_bidx text, id_number_masked text, phone_enc bytea,
+		phone_bidx text, phone_masked text, province text, city text, county text, township text, village text,
+		family_size int4, category text, risk_type text, has_labor bool, risk_eliminated bool, identified_on text,
+		lat float8, lng float8, location_source text, situation_notes text, field_times jsonb, list_status text,
+		snapshot_id text, content_hash text, version int8, created_at timestamptz, updated_at timestamptz,
+		removed_at timestamptz`)
 	// Only the fields an officer observes; the government-list fields are never written by sync.
 	householdUpsert = upsertStmt("households", householdCols, []string{"phone_enc", "phone_bidx", "phone_masked",
 		"has_labor", "lat", "lng", "location_source", "situation_notes", "field_times", "version", "updated_at"})
 
-	deviceMutationInsert = insertStmt("device_mutations", []string{"branch_id", "device_id", "mutation_id", "seq", "entity", "entity_id", "status", "result", "received_at"})
-	conflictInsert       = insertStmt("conflicts", []string{"id", "branch_id", "kind", "user_id", "device_id", "mutation_id", "entity",
-		"entity_id", "household_id", "outlet_id", "field", "rule", "code", "message", "device_value", "server_value", "winner", "created_at"})
+	deviceMutationInsert = insertStmt("device_mutations", syncCols(`branch_id text, device_id text, mutation_id text,
+		seq int8, entity text, entity_id text, status text, result jsonb, received_at timestamptz`))
+	conflictInsert = insertStmt("conflicts", syncCols(`id text, branch_id text, kind text, user_id text, device_id text,
+		mutation_id text, entity text, entity_id text, household_id text, outlet_id text, field text, rule text,
+		code text, message text, device_value jsonb, server_value jsonb, winner text, created_at timestamptz`))
 )
 
 func orJSON(s, empty string) string {
@@ -245,7 +255,7 @@ func (tx *Tx) writeVersioned(what string, st bulkStmt, vcol int, rows [][]any) e
 			updates = append(updates, r)
 		}
 	}
-	if _, err := tx.bulkExec(bulkStmt{head: st.head, cols: st.cols}, fresh); err != nil {
+	if _, err := tx.bulkExec(bulkStmt{table: st.table, cols: st.cols}, fresh); err != nil {
 		return fmt.Errorf("write %s: %w", what, err)
 	}
 	n, err := tx.bulkExec(st, updates)
@@ -258,9 +268,9 @@ func (tx *Tx) writeVersioned(what string, st bulkStmt, vcol int, rows [][]any) e
 	return nil
 }
 
-func indexOf(cols []string, name string) int {
-	for i, c := range cols {
-		if c == name {
+func indexOf(cs []syncColumn, name string) int {
+	for i, c := range cs {
+		if c.name == name {
 			return i
 		}
 	}

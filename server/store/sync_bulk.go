@@ -4,52 +4,65 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
-// Bind-parameter ceilings per statement. Postgres counts parameters in an
-// int16 (65,535); SQLite's default SQLITE_MAX_VARIABLE_NUMBER is 32,766. The
-// bulk writers stay a little under both.
+// Bulk writes for the sync engine. On Postgres a batch of rows is sent as
+// one array per column and inserted with INSERT … SELECT FROM unnest(…): a
+// handful of parameters whatever the number of rows, so binding and planning
+// cost nothing per row. On SQLite the rows go as multi-row VALUES, as many
+// per statement as SQLite's parameter ceiling (32,766) allows.
+
 const (
-	maxParamsPostgres = 65000
-	maxParamsSQLite   = 32000
-	maxRowsPerStmt    = 1000
+	maxParamsSQLite = 32000
+	maxRowsPerStmt  = 1000  // VALUES rows per statement (SQLite)
+	maxRowsUnnest   = 20000 // rows per unnest statement (Postgres)
 )
 
-// bulkStmt is a multi-row statement: head ends with "VALUES", tail (ON
-// CONFLICT ..., RETURNING ...) follows the value tuples.
+// syncColumn is one column of a bulk statement and its Postgres type.
+type syncColumn struct {
+	name   string
+	pgType string // text, float8, timestamptz, bool, int8, int4, bytea, jsonb
+}
+
+// bulkStmt is INSERT INTO table (cols) … tail, where tail is empty or an ON
+// CONFLICT clause.
 type bulkStmt struct {
-	head string
-	cols int
-	tail string
+	table string
+	cols  []syncColumn
+	tail  string
 }
 
-// rowsPerStatement is how many rows of cols columns fit in one statement.
-func (tx *Tx) rowsPerStatement(cols int) int {
-	limit := maxParamsSQLite
-	if tx.Dialect() == Postgres {
-		limit = maxParamsPostgres
+func (st bulkStmt) names() []string {
+	out := make([]string, len(st.cols))
+	for i, c := range st.cols {
+		out[i] = c.name
 	}
-	n := limit / cols
-	if n > maxRowsPerStmt {
-		n = maxRowsPerStmt
-	}
-	return n
+	return out
 }
 
-// bulkExec writes rows with as few statements as the parameter ceiling
-// allows and returns the number of rows the database reports as affected.
-// It goes straight to the transaction's connection: for hundreds of rows the
-// per-row work gorm does (reflection, callbacks) costs more than the insert.
+// bulkExec writes rows and returns the number of rows the database reports
+// as affected. It goes straight to the transaction's connection: for
+// hundreds of rows the per-row work gorm does (reflection, callbacks) costs
+// more than the insert.
 func (tx *Tx) bulkExec(st bulkStmt, rows [][]any) (int64, error) {
 	if len(rows) == 0 {
 		return 0, nil
 	}
-	per := tx.rowsPerStatement(st.cols)
+	per := maxRowsUnnest
+	if tx.Dialect() != Postgres {
+		per = min(maxRowsPerStmt, maxParamsSQLite/len(st.cols))
+	}
 	var total int64
 	for start := 0; start < len(rows); start += per {
-		end := min(start+per, len(rows))
-		chunk := rows[start:end]
-		q, args := tx.buildBulk(st, chunk)
+		chunk := rows[start:min(start+per, len(rows))]
+		var q string
+		var args []any
+		if tx.Dialect() == Postgres {
+			q, args = buildUnnest(st, chunk)
+		} else {
+			q, args = buildValues(st, chunk)
+		}
 		res, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context, q, args...)
 		if err != nil {
 			return total, err
@@ -63,45 +76,154 @@ func (tx *Tx) bulkExec(st bulkStmt, rows [][]any) (int64, error) {
 	return total, nil
 }
 
-func (tx *Tx) buildBulk(st bulkStmt, rows [][]any) (string, []any) {
+func buildValues(st bulkStmt, rows [][]any) (string, []any) {
 	var b strings.Builder
-	b.Grow(len(st.head) + len(st.tail) + len(rows)*st.cols*6)
-	b.WriteString(st.head)
-	args := make([]any, 0, len(rows)*st.cols)
-	pg := tx.Dialect() == Postgres
-	n := 0
+	b.WriteString("INSERT INTO " + st.table + " (" + strings.Join(st.names(), ", ") + ") VALUES ")
+	args := make([]any, 0, len(rows)*len(st.cols))
 	for i, r := range rows {
-		if len(r) != st.cols {
-			panic(fmt.Sprintf("bulk row has %d values, want %d", len(r), st.cols))
+		if len(r) != len(st.cols) {
+			panic(fmt.Sprintf("bulk row has %d values, want %d", len(r), len(st.cols)))
 		}
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('(')
-		for j := range r {
-			if j > 0 {
-				b.WriteByte(',')
-			}
-			n++
-			if pg {
-				b.WriteByte('$')
-				b.WriteString(strconv.Itoa(n))
-			} else {
-				b.WriteByte('?')
-			}
-		}
-		b.WriteByte(')')
+		b.WriteString(strings.Repeat("?,", len(r)-1))
+		b.WriteString("?)")
 		args = append(args, r...)
 	}
 	b.WriteString(st.tail)
 	return b.String(), args
 }
 
-// upsertStmt builds INSERT ... ON CONFLICT (branch_id, id) DO UPDATE for a
+// buildUnnest transposes rows into one typed array per column.
+func buildUnnest(st bulkStmt, rows [][]any) (string, []any) {
+	var sel, from strings.Builder
+	args := make([]any, len(st.cols))
+	for j, c := range st.cols {
+		if j > 0 {
+			sel.WriteString(", ")
+			from.WriteString(", ")
+		}
+		n := strconv.Itoa(j + 1)
+		arrType := c.pgType
+		if arrType == "jsonb" {
+			arrType = "text" // sent as text, cast per value below
+		}
+		from.WriteString("$" + n + "::" + arrType + "[]")
+		sel.WriteString("c" + n)
+		if c.pgType == "jsonb" {
+			sel.WriteString("::jsonb")
+		}
+		args[j] = columnArray(c.pgType, rows, j)
+	}
+	aliases := make([]string, len(st.cols))
+	for j := range aliases {
+		aliases[j] = "c" + strconv.Itoa(j+1)
+	}
+	q := "INSERT INTO " + st.table + " (" + strings.Join(st.names(), ", ") + ") SELECT " + sel.String() +
+		" FROM unnest(" + from.String() + ") AS u(" + strings.Join(aliases, ", ") + ")" + st.tail
+	return q, args
+}
+
+// columnArray collects column j of rows into a slice pgx encodes as an
+// array of the column's type, NULLs included.
+func columnArray(pgType string, rows [][]any, j int) any {
+	switch pgType {
+	case "text", "jsonb":
+		out := make([]*string, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case string:
+				out[i] = &v
+			case *string:
+				out[i] = v
+			case nil:
+			default:
+				panic(fmt.Sprintf("column %d: %T for %s", j, v, pgType))
+			}
+		}
+		return out
+	case "float8":
+		out := make([]*float64, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case float64:
+				out[i] = &v
+			case *float64:
+				out[i] = v
+			case nil:
+			default:
+				panic(fmt.Sprintf("column %d: %T for %s", j, v, pgType))
+			}
+		}
+		return out
+	case "timestamptz":
+		out := make([]*time.Time, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case time.Time:
+				out[i] = &v
+			case *time.Time:
+				out[i] = v
+			case nil:
+			default:
+				panic(fmt.Sprintf("column %d: %T for %s", j, v, pgType))
+			}
+		}
+		return out
+	case "bool":
+		out := make([]bool, len(rows))
+		for i, r := range rows {
+			out[i] = r[j].(bool)
+		}
+		return out
+	case "int8":
+		out := make([]int64, len(rows))
+		for i, r := range rows {
+			switch v := r[j].(type) {
+			case int64:
+				out[i] = v
+			case int:
+				out[i] = int64(v)
+			default:
+				panic(fmt.Sprintf("column %d: %T for %s", j, v, pgType))
+			}
+		}
+		return out
+	case "int4":
+		out := make([]int32, len(rows))
+		for i, r := range rows {
+			out[i] = int32(r[j].(int))
+		}
+		return out
+	case "bytea":
+		out := make([][]byte, len(rows))
+		for i, r := range rows {
+			if b, ok := r[j].([]byte); ok {
+				out[i] = b
+			}
+		}
+		return out
+	}
+	panic("bulk column type " + pgType)
+}
+
+// syncCols parses "name type, name type, …".
+func syncCols(spec string) []syncColumn {
+	var out []syncColumn
+	for _, part := range strings.Split(spec, ",") {
+		f := strings.Fields(part)
+		out = append(out, syncColumn{name: f[0], pgType: f[1]})
+	}
+	return out
+}
+
+// upsertStmt builds INSERT … ON CONFLICT (branch_id, id) DO UPDATE for a
 // versioned table. The update applies only when the stored version is the
 // one the caller read (excluded.version - 1), so a row changed by someone
 // else since it was read is left alone and shows up as a short row count.
-func upsertStmt(table string, cols []string, update []string) bulkStmt {
+func upsertStmt(table string, cs []syncColumn, update []string) bulkStmt {
 	var set strings.Builder
 	for i, c := range update {
 		if i > 0 {
@@ -109,14 +231,8 @@ func upsertStmt(table string, cols []string, update []string) bulkStmt {
 		}
 		set.WriteString(c + " = excluded." + c)
 	}
-	return bulkStmt{
-		head: "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ",
-		cols: len(cols),
-		tail: " ON CONFLICT (branch_id, id) DO UPDATE SET " + set.String() +
-			" WHERE " + table + ".version = excluded.version - 1",
-	}
+	return bulkStmt{table: table, cols: cs,
+		tail: " ON CONFLICT (branch_id, id) DO UPDATE SET " + set.String() + " WHERE " + table + ".version = excluded.version - 1"}
 }
 
-func insertStmt(table string, cols []string) bulkStmt {
-	return bulkStmt{head: "INSERT INTO " + table + " (" + strings.Join(cols, ", ") + ") VALUES ", cols: len(cols)}
-}
+func insertStmt(table string, cs []syncColumn) bulkStmt { return bulkStmt{table: table, cols: cs} }
