@@ -19,22 +19,20 @@ type ScopeInfo struct {
 
 // LedgerRow is one household's month.
 type LedgerRow struct {
-	HouseholdID string  `json:"household_id"`
-	HouseholdNo string  `json:"household_no"`
-	HeadName    string  `json:"head_name"`
-	Township    string  `json:"township"`
-	Village     string  `json:"village"`
-	OutletID    string  `json:"outlet_id,omitempty"`
-	OfficerID   string  `json:"officer_id,omitempty"`
-	Outcome     Outcome `json:"outcome"`
-	// Zero counts and false flags are left out of the JSON: a county's
-	// ledger is tens of thousands of rows.
-	Final           bool   `json:"final,omitempty"`
-	Visits          int    `json:"visits,omitempty"`   // counted visits this month, any outcome
-	Attempts        int    `json:"attempts,omitempty"` // absent attempts this month
-	Needs           int    `json:"needs,omitempty"`
-	Exempted        bool   `json:"exempted,omitempty"`
-	ExemptionReason string `json:"exemption_reason,omitempty"`
+	HouseholdID     string  `json:"household_id"`
+	HouseholdNo     string  `json:"household_no"`
+	HeadName        string  `json:"head_name"`
+	Township        string  `json:"township"`
+	Village         string  `json:"village"`
+	OutletID        string  `json:"outlet_id,omitempty"`
+	OfficerID       string  `json:"officer_id,omitempty"`
+	Outcome         Outcome `json:"outcome"`
+	Final           bool    `json:"final"`
+	Visits          int     `json:"visits"`   // counted visits this month, any outcome
+	Attempts        int     `json:"attempts"` // absent attempts this month
+	Needs           int     `json:"needs"`
+	Exempted        bool    `json:"exempted"`
+	ExemptionReason string  `json:"exemption_reason,omitempty"`
 }
 
 // Settled reports whether the row needs nothing more for a sign-off: a final
