@@ -112,5 +112,3 @@ func invalidBoth() error {
 func needScope() error {
 	return apperr.Invalid("org", "请指定机构 org 或客户经理 officer", "give an org unit (org) or an officer (officer)")
 }
-
-func errorsIs(err, target error) bool { return errors.Is(err, target) }

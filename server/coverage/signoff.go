@@ -3,6 +3,7 @@ package coverage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -234,23 +235,22 @@ func (s *Service) SignOff(ctx context.Context, a store.Actor, req SignoffRequest
 			SignedAt: row.SignedAt, Note: row.Note, SupersedesID: req.SupersedesID, Current: true, Figures: fig}
 		return nil
 	})
+	if errors.Is(err, store.ErrCoverageConflict) {
+		return Signoff{}, conflict("该网点本月已有签字确认：更正须引用当前的签字记录（supersedes_id）",
+			"the month is already signed off, or the correction does not reference the current sign-off (supersedes_id)").Wrap(err)
+	}
 	if err != nil {
-		if isConflict(err) {
-			if _, ok := apperr.As(err); !ok {
-				return Signoff{}, conflict("该网点本月已有签字确认：更正须引用当前的签字记录（supersedes_id）",
-					"the month is already signed off, or the correction does not reference the current sign-off (supersedes_id)").Wrap(err)
-			}
-		}
 		return Signoff{}, mapErr(err)
 	}
 	return out, nil
 }
 
+// isConflict reports a conflict, from the store or already as a client error.
 func isConflict(err error) bool {
 	if e, ok := apperr.As(err); ok {
 		return e.Code == syncproto.CodeConflict
 	}
-	return errorsIs(err, store.ErrCoverageConflict)
+	return errors.Is(err, store.ErrCoverageConflict)
 }
 
 // SignoffsRequest filters the sign-off list.
