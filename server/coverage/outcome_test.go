@@ -92,3 +92,25 @@ func TestMonthBoundsAreLocal(t *testing.T) {
 		t.Fatalf("MonthOf(%v) = %v", v, MonthOf(v, loc))
 	}
 }
+
+// FuzzParseMonth: whatever comes in a query string, ParseMonth either
+// refuses it or returns a real month that prints back as the input and
+// spans 28 to 31 days.
+func FuzzParseMonth(f *testing.F) {
+	for _, s := range []string{"2026-11", "2026-13", "2026-00", "0000-01", "2999-12", "2026-1", "２０２６-11", "2026-11\n", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		m, err := ParseMonth(s)
+		if err != nil {
+			return
+		}
+		if m.String() != s {
+			t.Fatalf("ParseMonth(%q) prints as %q", s, m.String())
+		}
+		from, to := m.Bounds(time.UTC)
+		if d := to.Sub(from); d < 28*24*time.Hour || d > 31*24*time.Hour {
+			t.Fatalf("%s spans %v", s, d)
+		}
+	})
+}
