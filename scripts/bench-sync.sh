@@ -50,7 +50,7 @@ ratio() { echo "$1 / $2" | bc -l; }
 
 echo
 echo "== Sync figures"
-printf 'push, batches of 500, %s devices, HTTP + auth, engine alone:   %8.0f mutations/s  (target >= 20000)\n' "$devices" "$engine"
+printf 'push, batches of 500, %.0f devices, HTTP + auth, engine alone:     %8.0f mutations/s  (target >= 20000)\n' "$devices" "$engine"
 printf 'push, the same through the app (coverage checks in the push):  %8.0f mutations/s\n' "$app"
 printf 'naive, gorm row at a time, transaction per mutation:            %8.0f mutations/s  engine/naive = %.1fx (target >= 10x)\n' "$naive" "$(ratio "$engine" "$naive")"
 printf 'naive, gorm row at a time, one transaction per batch:           %8.0f mutations/s  engine/naive = %.1fx\n' "$naive1" "$(ratio "$engine" "$naive1")"
