@@ -370,3 +370,40 @@ func TestDeviceHealth(t *testing.T) {
 		}
 	})
 }
+
+// Two pushes of one officer, each touching a visit whose neighbour they
+// both recompute, must not collide on the flags' key.
+func TestConcurrentFlaggingOfANeighbour(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		h := f.household("XS-01", testenv.Officer1)
+		far := func(v *store.Visit) { v.Lat, v.Lng = ptr(29.5), ptr(109.9) }
+		a := f.visit(h, testenv.Officer1, "visited", nov(5, 9), far)
+		b := f.visit(h, testenv.Officer1, "visited", nov(5, 10), far)
+		shared := f.visit(h, testenv.Officer1, "visited", nov(5, 11)) // after both: its previous visit changes with each
+		for round := 0; round < 10; round++ {
+			errs := make(chan error, 2)
+			for _, v := range []store.Visit{a, b} {
+				go func(v store.Visit) {
+					errs <- db.Transact(f.ctx, func(tx *store.Tx) error {
+						return f.svc.VisitsApplied(tx, v.BranchID, []string{v.ID})
+					})
+				}(v)
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+		}
+		want := []string{coverage.FlagDuplicateSameDay, coverage.FlagImpossibleTravel}
+		if got := flagCodes(f.reload(shared).Flags); !reflect.DeepEqual(got, want) {
+			t.Fatalf("shared neighbour flags %v, want %v", got, want)
+		}
+		var n int64
+		db.Gorm(f.ctx).Model(&store.VisitFlag{}).Where("visit_id = ?", shared.ID).Count(&n)
+		if n != 2 {
+			t.Fatalf("%d flag rows for the neighbour", n)
+		}
+	})
+}
