@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 
 	"github.com/doorstep-dev/doorstep/server/app"
@@ -15,18 +16,25 @@ func runMigrate(ctx context.Context, env *cmdEnv, args []string) error {
 	})
 }
 
-// dbFlags parses the database flags shared by operator commands.
-func dbFlags(env *cmdEnv, name, synopsis string, args []string) (config.Config, []string, error) {
+// dbFlags parses an operator command's flags — the server's configuration
+// flags plus any the command adds through extra — before or after its
+// positional arguments, validates the configuration and returns it with the
+// positionals.
+func dbFlags(env *cmdEnv, name, synopsis string, args []string, extra ...func(fs *flag.FlagSet)) (config.Config, []string, error) {
 	fs := newFlags(env, name, synopsis)
 	var cfg config.Config
 	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
+	for _, add := range extra {
+		add(fs)
+	}
+	pos, err := parseArgs(fs, args)
+	if err != nil {
 		return cfg, nil, err
 	}
 	if err := cfg.Finish(); err != nil {
 		return cfg, nil, fmt.Errorf("configuration:\n%w", err)
 	}
-	return cfg, fs.Args(), nil
+	return cfg, pos, nil
 }
 
 func migrateUp(ctx context.Context, env *cmdEnv, args []string) error {

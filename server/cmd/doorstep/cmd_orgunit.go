@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -22,20 +23,17 @@ func runOrgUnit(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func orgUnitAdd(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "orgunit add", "orgunit add --kind branch|county|outlet --code CODE --name NAME [--parent CODE]")
-	var cfg config.Config
-	cfg.Register(fs)
-	kind := fs.String("kind", "", "branch, county or outlet")
-	code := fs.String("code", "", "unique code")
-	name := fs.String("name", "", "name, e.g. 秀山支行")
-	parent := fs.String("parent", "", "parent code (county: its branch; outlet: its county)")
-	if err := fs.Parse(args); err != nil {
+	var n store.NewOrgUnit
+	cfg, _, err := dbFlags(env, "orgunit add", "orgunit add --kind branch|county|outlet --code CODE --name NAME [--parent CODE]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&n.Kind, "kind", "", "branch, county or outlet")
+		fs.StringVar(&n.Code, "code", "", "unique code")
+		fs.StringVar(&n.Name, "name", "", "name, e.g. 秀山支行")
+		fs.StringVar(&n.ParentCode, "parent", "", "parent code (county: its branch; outlet: its county)")
+	})
+	if err != nil {
 		return err
 	}
-	if err := cfg.Finish(); err != nil {
-		return err
-	}
-	return addOrgUnits(ctx, env, cfg, []store.NewOrgUnit{{Kind: *kind, Code: *code, Name: *name, ParentCode: *parent}})
+	return addOrgUnits(ctx, env, cfg, []store.NewOrgUnit{n})
 }
 
 // addOrgUnits adds all units in one transaction: all or nothing.
@@ -68,13 +66,8 @@ func addOrgUnits(ctx context.Context, env *cmdEnv, cfg config.Config, units []st
 }
 
 func orgUnitList(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "orgunit list", "orgunit list [flags]")
-	var cfg config.Config
-	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := cfg.Finish(); err != nil {
+	cfg, _, err := dbFlags(env, "orgunit list", "orgunit list [flags]", args)
+	if err != nil {
 		return err
 	}
 	db, err := operatorDB(ctx, cfg)
@@ -94,14 +87,8 @@ func orgUnitList(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func orgUnitImport(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "orgunit import", "orgunit import FILE.csv   (header: kind,code,name,parent_code; parents before children)")
-	var cfg config.Config
-	cfg.Register(fs)
-	pos, err := parseArgs(fs, args)
+	cfg, pos, err := dbFlags(env, "orgunit import", "orgunit import FILE.csv   (header: kind,code,name,parent_code; parents before children)", args)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Finish(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {

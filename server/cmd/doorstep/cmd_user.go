@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -70,24 +71,22 @@ func readPassword(env *cmdEnv, fromStdin bool) (string, error) {
 }
 
 func userAdd(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "user add", "user add --username NAME --role ROLE --org CODE [--name DISPLAY] [--password-stdin]")
-	var cfg config.Config
-	cfg.Register(fs)
-	username := fs.String("username", "", "login name")
-	role := fs.String("role", "", "officer, supervisor, branch_manager or admin")
-	org := fs.String("org", "", "code of the home org unit (outlet for officers, branch for managers and admins)")
-	display := fs.String("name", "", "display name")
-	fromStdin := fs.Bool("password-stdin", false, "read the password from the first line of stdin")
-	if err := fs.Parse(args); err != nil {
+	var username, role, org, display string
+	var fromStdin bool
+	cfg, _, err := dbFlags(env, "user add", "user add --username NAME --role ROLE --org CODE [--name DISPLAY] [--password-stdin]", args, func(fs *flag.FlagSet) {
+		fs.StringVar(&username, "username", "", "login name")
+		fs.StringVar(&role, "role", "", "officer, supervisor, branch_manager or admin")
+		fs.StringVar(&org, "org", "", "code of the home org unit (outlet for officers, branch for managers and admins)")
+		fs.StringVar(&display, "name", "", "display name")
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from the first line of stdin")
+	})
+	if err != nil {
 		return err
 	}
-	if err := cfg.Finish(); err != nil {
-		return err
-	}
-	if *username == "" || *role == "" || *org == "" {
+	if username == "" || role == "" || org == "" {
 		return errors.New("user add: --username, --role and --org are required")
 	}
-	pw, err := readPassword(env, *fromStdin)
+	pw, err := readPassword(env, fromStdin)
 	if err != nil {
 		return err
 	}
@@ -103,7 +102,7 @@ func userAdd(ctx context.Context, env *cmdEnv, args []string) error {
 	var u store.User
 	err = db.Transact(ctx, func(tx *store.Tx) error {
 		var err error
-		u, err = tx.CreateUser(store.NewUser{Username: *username, DisplayName: *display, Role: *role, OrgUnitCode: *org, PasswordHash: hash})
+		u, err = tx.CreateUser(store.NewUser{Username: username, DisplayName: display, Role: role, OrgUnitCode: org, PasswordHash: hash})
 		if err != nil {
 			return err
 		}
@@ -112,18 +111,13 @@ func userAdd(ctx context.Context, env *cmdEnv, args []string) error {
 	if err != nil {
 		return fmt.Errorf("user add: %w", err)
 	}
-	fmt.Fprintf(env.stdout, "Created %s (%s) in %s.\n", u.Username, u.Role, *org)
+	fmt.Fprintf(env.stdout, "Created %s (%s) in %s.\n", u.Username, u.Role, org)
 	return nil
 }
 
 func userList(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "user list", "user list [flags]")
-	var cfg config.Config
-	cfg.Register(fs)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if err := cfg.Finish(); err != nil {
+	cfg, _, err := dbFlags(env, "user list", "user list [flags]", args)
+	if err != nil {
 		return err
 	}
 	db, err := operatorDB(ctx, cfg)
@@ -143,14 +137,8 @@ func userList(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func userStatus(ctx context.Context, env *cmdEnv, args []string, name, status string) error {
-	fs := newFlags(env, "user "+name, "user "+name+" USERNAME")
-	var cfg config.Config
-	cfg.Register(fs)
-	pos, err := parseArgs(fs, args)
+	cfg, pos, err := dbFlags(env, "user "+name, "user "+name+" USERNAME", args)
 	if err != nil {
-		return err
-	}
-	if err := cfg.Finish(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
@@ -187,21 +175,17 @@ func userEnable(ctx context.Context, env *cmdEnv, args []string) error {
 }
 
 func userResetPassword(ctx context.Context, env *cmdEnv, args []string) error {
-	fs := newFlags(env, "user reset-password", "user reset-password USERNAME [--password-stdin]")
-	var cfg config.Config
-	cfg.Register(fs)
-	fromStdin := fs.Bool("password-stdin", false, "read the new password from the first line of stdin")
-	pos, err := parseArgs(fs, args)
+	var fromStdin bool
+	cfg, pos, err := dbFlags(env, "user reset-password", "user reset-password USERNAME [--password-stdin]", args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the new password from the first line of stdin")
+	})
 	if err != nil {
-		return err
-	}
-	if err := cfg.Finish(); err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return errors.New("user reset-password: give exactly one USERNAME")
 	}
-	pw, err := readPassword(env, *fromStdin)
+	pw, err := readPassword(env, fromStdin)
 	if err != nil {
 		return err
 	}
