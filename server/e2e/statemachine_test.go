@@ -176,6 +176,11 @@ type smWorld struct {
 	url     string
 	sup     string // supervisor1's access token
 	servers []*httptest.Server
+	// What the runs did, logged per dialect so a run that exercised
+	// nothing shows.
+	steps                                    map[string]int
+	pushed, conflicts, rejected, removed, rs int
+	faults                                   int64
 }
 
 // TestStateMachineSync drives three devices (officer1 ×2, officer2 ×1)
@@ -194,11 +199,17 @@ func TestStateMachineSync(t *testing.T) {
 				s.Close()
 			}
 		})
+		sw.steps = map[string]int{}
 		run := 0
 		rapid.Check(t, func(rt *rapid.T) {
 			run++
 			sw.check(rt, run)
 		})
+		t.Logf("%d runs; steps done %v; %d mutations pushed, %d field conflicts, %d rejections, %d households removed, %d resyncs, %d injected faults",
+			run, sw.steps, sw.pushed, sw.conflicts, sw.rejected, sw.removed, sw.rs, sw.faults)
+		if sw.pushed == 0 || sw.faults == 0 || sw.steps["reassign"] == 0 || sw.steps["restart"] == 0 {
+			t.Fatal("the runs exercised too little to mean anything")
+		}
 	})
 }
 
@@ -225,7 +236,7 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 			fmt.Sprint(" #", rapid.IntRange(0, 999).Draw(rt, label+"-n"))
 	}
 
-	rt.Repeat(map[string]func(*rapid.T){
+	actions := map[string]func(*rapid.T){
 		"createVisit": func(rt *rapid.T) {
 			d := pick(rt, "device")
 			hh := d.randomHousehold(rt)
@@ -323,12 +334,19 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 			}
 		},
 		"restart": func(rt *rapid.T) { sw.restart(rt, devs) },
-		"": func(rt *rapid.T) {
-			for _, d := range devs {
-				sw.invariants(rt, d)
-			}
-		},
-	})
+	}
+	for name, act := range actions {
+		actions[name] = func(rt *rapid.T) {
+			act(rt) // a skipped action panics out of here and is not counted
+			sw.steps[name]++
+		}
+	}
+	actions[""] = func(rt *rapid.T) {
+		for _, d := range devs {
+			sw.invariants(rt, d)
+		}
+	}
+	rt.Repeat(actions)
 
 	// Quiesce: a clean network, every device synced until nothing is
 	// pending, twice round, so edits pushed late reach the others.
@@ -407,7 +425,13 @@ func (sw *smWorld) sync(rt *rapid.T, d *smDevice, mode int32) client.SyncReport 
 	if err != nil {
 		rt.Fatalf("%s: sync (mode %d): %v (report %+v)", d.name, mode, err, rep)
 	}
+	sw.pushed += rep.Pushed
+	sw.conflicts += rep.Conflicts
+	sw.rejected += rep.Rejected
+	sw.removed += rep.Removed
+	sw.faults += d.net.faults.Swap(0)
 	if rep.Resynced {
+		sw.rs++
 		// A resync legitimately starts the cursor from scratch.
 		d.cursor = cursorPos{}
 	}
