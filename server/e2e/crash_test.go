@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,9 +77,9 @@ func crashDuringPush(t *testing.T, bin, dbURL string) {
 	t.Cleanup(srv.stop)
 	srv.start()
 
-	kt := &killTransport{base: http.DefaultTransport.(*http.Transport).Clone(), writeTx: noWriteTx}
+	kt := &killTransport{base: http.DefaultTransport.(*http.Transport).Clone()}
 	if dbURL != "" {
-		kt.writeTx = pgWriteTxProbe(t, dbURL)
+		kt.stall = newPGStall(t, dbURL)
 	}
 	c, err := client.Open(ctx, t.TempDir(), client.Options{
 		BaseURL:     srv.url(),
@@ -138,13 +139,19 @@ func crashDuringPush(t *testing.T, bin, dbURL string) {
 	db = openDB()
 	applied := checkConsistent(t, db, created, mutationOf)
 	db.Close()
-	if applied%200 != 0 || applied < 200 || applied > 400 {
+	switch {
+	case dbURL != "" && applied != 200:
+		// The second push was killed inside its transaction: only the first
+		// batch may be there.
+		t.Fatalf("after crash 1 the server holds %d applied mutations, want the first batch of 200", applied)
+	case applied != 200 && applied != 400:
 		t.Fatalf("after crash 1 the server holds %d applied mutations; want whole batches: 200 (before commit) or 400 (after)", applied)
 	}
 	t.Logf("after crash 1: %d mutations applied", applied)
 
 	// Crash 2: the first push of the next sync is answered, then the server
 	// dies before the device reads the answer.
+	kt.stall = nil
 	kt.arm(kt.pushCount()+1, killAfterAnswer, srv.kill)
 	if rep, err := syncInBackground(ctx, c); err == nil {
 		t.Fatalf("sync succeeded although the server was killed: %+v", rep)
@@ -154,6 +161,12 @@ func crashDuringPush(t *testing.T, bin, dbURL string) {
 	}
 	t.Logf("crash 2: %s", kt.outcome())
 	srv.start()
+	db = openDB()
+	if n := checkConsistent(t, db, created, mutationOf); n != applied+200 {
+		// The answered push was committed before the kill.
+		t.Fatalf("after crash 2 the server holds %d applied mutations, want %d", n, applied+200)
+	}
+	db.Close()
 
 	// Sync until nothing is pending (bounded).
 	var rep client.SyncReport
@@ -312,8 +325,14 @@ const (
 // killTransport forwards requests to the server and, on the armed push,
 // kills the server process. The device never sees that push's answer.
 type killTransport struct {
-	base    http.RoundTripper
-	writeTx func(stop <-chan struct{}) bool // waits until a push write transaction is open, or stop
+	base http.RoundTripper
+	// stall, when set, makes the armed push wait inside its transaction
+	// until the server is killed (Postgres).
+	stall interface {
+		hold() error
+		wait(stop <-chan struct{}) bool
+		release()
+	}
 
 	mu     sync.Mutex
 	pushes int
@@ -377,8 +396,15 @@ func (k *killTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errKilled
 	}
 
+	if k.stall != nil {
+		if err := k.stall.hold(); err != nil {
+			return nil, err
+		}
+		defer k.stall.release()
+	}
 	sent := make(chan struct{})
-	answered := make(chan struct{})
+	returned := make(chan struct{})
+	var answered atomic.Bool
 	killed := make(chan struct{})
 	if req.Body != nil {
 		req.Body = &sentBody{r: req.Body, left: req.ContentLength, sent: sent}
@@ -389,26 +415,26 @@ func (k *killTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		defer close(killed)
 		select {
 		case <-sent:
-		case <-answered:
-			kill()
-			k.setNote("killed after the server answered, before the body was seen sent")
-			return
+		case <-returned:
 		}
-		if k.writeTx(answered) {
+		switch {
+		case k.stall != nil && k.stall.wait(returned):
 			kill()
-			k.setNote("killed with the push transaction open")
-			return
-		}
-		kill()
-		select {
-		case <-answered:
-			k.setNote("killed after the server answered (transaction not caught open)")
+			k.setNote("killed while the push transaction was open (blocked on the change log)")
 		default:
-			k.setNote("killed once the request body was sent")
+			kill()
+			if answered.Load() {
+				k.setNote("killed after the server answered")
+			} else {
+				k.setNote("killed once the request body was sent, before any answer")
+			}
 		}
 	}()
 	resp, err := k.base.RoundTrip(req)
-	close(answered)
+	if err == nil {
+		answered.Store(true)
+	}
+	close(returned)
 	<-killed
 	if err == nil {
 		io.Copy(io.Discard, resp.Body)
@@ -447,43 +473,74 @@ func (b *sentBody) Close() error {
 	return b.r.Close()
 }
 
-func noWriteTx(<-chan struct{}) bool { return false }
+// pgStall holds the change log locked from the test while the armed push
+// runs: the push writes its visits and mutation-log rows, then waits for the
+// lock inside its transaction, where wait sees it (pg_stat_activity) and the
+// server is killed. The lock is released after the kill, so the orphaned
+// transaction can only roll back.
+type pgStall struct {
+	db   *sql.DB
+	name string
+	tx   *sql.Tx
+}
 
-// pgWriteTxProbe returns a wait that polls pg_stat_activity until a session
-// on the test database holds a write transaction on the sync tables, or stop
-// closes (the server answered), or a bound is reached.
-func pgWriteTxProbe(t *testing.T, dbURL string) func(<-chan struct{}) bool {
+func newPGStall(t *testing.T, dbURL string) *pgStall {
+	t.Helper()
 	u, err := url.Parse(dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := strings.TrimPrefix(u.Path, "/")
-	admin, err := sql.Open("pgx", dbtest.AdminURL())
+	db, err := sql.Open("pgx", dbURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	admin.SetMaxOpenConns(1)
-	t.Cleanup(func() { admin.Close() })
-	return func(stop <-chan struct{}) bool {
-		for i := 0; i < 200_000; i++ {
-			select {
-			case <-stop:
-				return false
-			default:
-			}
-			var n int
-			err := admin.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity
-				WHERE datname = $1 AND backend_xid IS NOT NULL
-				AND query ~* 'insert into "?(visits|device_mutations|changes)\M'`, name).Scan(&n)
-			if err != nil {
-				return false
-			}
-			if n > 0 {
-				return true
-			}
-		}
-		return false
+	t.Cleanup(func() { db.Close() })
+	return &pgStall{db: db, name: strings.TrimPrefix(u.Path, "/")}
+}
+
+func (p *pgStall) hold() error {
+	tx, err := p.db.Begin()
+	if err != nil {
+		return fmt.Errorf("test: begin: %w", err)
 	}
+	if _, err := tx.Exec(`LOCK TABLE changes IN EXCLUSIVE MODE`); err != nil {
+		tx.Rollback()
+		return fmt.Errorf("test: lock changes: %w", err)
+	}
+	p.tx = tx
+	return nil
+}
+
+func (p *pgStall) release() {
+	if p.tx != nil {
+		p.tx.Rollback()
+		p.tx = nil
+	}
+}
+
+// wait polls until a session of the test database is blocked on the lock
+// while inserting into the change log with a transaction id (it has written),
+// or stop closes, or 30 s pass.
+func (p *pgStall) wait(stop <-chan struct{}) bool {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-stop:
+			return false
+		default:
+		}
+		var n int
+		err := p.db.QueryRow(`SELECT COUNT(*) FROM pg_stat_activity
+			WHERE datname = $1 AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL
+			AND wait_event_type = 'Lock' AND query ~* '^\s*insert into changes\M'`, p.name).Scan(&n)
+		if err != nil {
+			return false
+		}
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // serverProc is `doorstep serve` as a child process.
