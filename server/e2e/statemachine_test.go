@@ -111,7 +111,9 @@ type smDevice struct {
 	issued map[string]bool
 	// visits maps each visit the device created to its create mutation.
 	visits map[string]string
-	cursor cursorPos
+	// refused holds the records some edit of which the server refused.
+	refused map[string]bool
+	cursor  cursorPos
 }
 
 // cursorPos is the decoded position of a pull cursor (see syncsvc/cursor.go:
@@ -181,6 +183,10 @@ type smWorld struct {
 	steps                                    map[string]int
 	pushed, conflicts, rejected, removed, rs int
 	faults                                   int64
+	// moved holds every household ever reassigned: the only ones whose
+	// edits the server may refuse in these runs.
+	moved      map[string]bool
+	rejectCode map[string]int
 }
 
 // TestStateMachineSync drives three devices (officer1 ×2, officer2 ×1)
@@ -199,14 +205,14 @@ func TestStateMachineSync(t *testing.T) {
 				s.Close()
 			}
 		})
-		sw.steps = map[string]int{}
+		sw.steps, sw.moved, sw.rejectCode = map[string]int{}, map[string]bool{}, map[string]int{}
 		run := 0
 		rapid.Check(t, func(rt *rapid.T) {
 			run++
 			sw.check(rt, run)
 		})
-		t.Logf("%d runs; steps done %v; %d mutations pushed, %d field conflicts, %d rejections, %d households removed, %d resyncs, %d injected faults",
-			run, sw.steps, sw.pushed, sw.conflicts, sw.rejected, sw.removed, sw.rs, sw.faults)
+		t.Logf("%d runs; steps done %v; %d mutations pushed, %d field conflicts, %d rejections, %d households removed, %d resyncs, %d injected faults; rejections by code %v",
+			run, sw.steps, sw.pushed, sw.conflicts, sw.rejected, sw.removed, sw.rs, sw.faults, sw.rejectCode)
 		if sw.pushed == 0 || sw.faults == 0 || sw.steps["reassign"] == 0 || sw.steps["restart"] == 0 {
 			t.Fatal("the runs exercised too little to mean anything")
 		}
@@ -215,6 +221,11 @@ func TestStateMachineSync(t *testing.T) {
 
 func (sw *smWorld) check(rt *rapid.T, run int) {
 	ctx := context.Background()
+	// Every run starts from the same assignment, so a failing run replays
+	// (and shrinks) whatever earlier runs moved.
+	sw.assign(rt, sw.w.hh1, sw.w.env.User(sw.t, testenv.Officer1).ID)
+	sw.assign(rt, sw.w.hh2, sw.w.env.User(sw.t, testenv.Officer2).ID)
+	clear(sw.moved)
 	devs := []*smDevice{
 		sw.newDevice(rt, fmt.Sprintf("r%d-phone1", run), testenv.Officer1),
 		sw.newDevice(rt, fmt.Sprintf("r%d-tablet1", run), testenv.Officer1),
@@ -327,11 +338,8 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 			if slices.Contains(two, hh) {
 				to = devs[0].officeID
 			}
-			resp, body := sw.w.env.Do(sw.t, http.MethodPost, "/api/v1/assignments", sw.sup,
-				map[string]any{"household_ids": []string{hh}, "officer_id": to})
-			if resp.StatusCode != http.StatusOK {
-				rt.Fatalf("reassign %s: %d %s", hh, resp.StatusCode, body)
-			}
+			sw.assign(rt, []string{hh}, to)
+			sw.moved[hh] = true
 		},
 		"restart": func(rt *rapid.T) { sw.restart(rt, devs) },
 	}
@@ -396,6 +404,16 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 	}
 }
 
+// assign gives households to an officer through the registry API, as
+// supervisor1 at the console would.
+func (sw *smWorld) assign(rt *rapid.T, households []string, officerID string) {
+	resp, body := sw.w.env.Do(sw.t, http.MethodPost, "/api/v1/assignments", sw.sup,
+		map[string]any{"household_ids": households, "officer_id": officerID})
+	if resp.StatusCode != http.StatusOK {
+		rt.Fatalf("assign %v to %s: %d %s", households, officerID, resp.StatusCode, body)
+	}
+}
+
 func (sw *smWorld) newDevice(rt *rapid.T, name, officer string) *smDevice {
 	ct := &chaosTransport{base: http.DefaultTransport}
 	c, err := client.Open(context.Background(), sw.t.TempDir(), client.Options{
@@ -412,7 +430,7 @@ func (sw *smWorld) newDevice(rt *rapid.T, name, officer string) *smDevice {
 		rt.Fatalf("login %s: %v", officer, err)
 	}
 	return &smDevice{name: name, officer: officer, officeID: s.UserID, c: c, net: ct, serverID: s.ServerDeviceID,
-		issued: map[string]bool{}, visits: map[string]string{}}
+		issued: map[string]bool{}, visits: map[string]string{}, refused: map[string]bool{}}
 }
 
 // sync runs one Sync with the given network behaviour. Every fault the test
@@ -430,6 +448,23 @@ func (sw *smWorld) sync(rt *rapid.T, d *smDevice, mode int32) client.SyncReport 
 	sw.rejected += rep.Rejected
 	sw.removed += rep.Removed
 	sw.faults += d.net.faults.Swap(0)
+	for _, r := range rep.Rejections {
+		sw.rejectCode[r.Code]++
+		hh := sw.householdOf(rt, r)
+		switch {
+		case r.Code == syncproto.RejectDependency && d.refused[r.EntityID]:
+			// It builds on an edit of the same record refused before.
+		case r.Code == syncproto.RejectOutOfScope && r.Entity == syncproto.EntityVisit && sw.visitOfficer(rt, r.EntityID) != d.officeID:
+			// Only the officer who recorded a visit may edit it; the
+			// household came to this officer with another's visits.
+			sw.rejectCode["another_officers_visit"]++
+		case r.Code != syncproto.RejectOutOfScope && r.Code != syncproto.RejectDependency:
+			rt.Fatalf("%s: valid edit of %s %s refused: %s %s (%s)", d.name, r.Entity, r.EntityID, r.Code, r.Field, r.Message)
+		case !sw.moved[hh]:
+			rt.Fatalf("%s: edit of %s %s refused as %s although household %q never moved", d.name, r.Entity, r.EntityID, r.Code, hh)
+		}
+		d.refused[r.EntityID] = true
+	}
 	if rep.Resynced {
 		sw.rs++
 		// A resync legitimately starts the cursor from scratch.
@@ -545,6 +580,43 @@ func (sw *smWorld) count(rt *rapid.T, table, where string, args ...any) int64 {
 		rt.Fatal(err)
 	}
 	return n
+}
+
+// householdOf finds the household a refused edit was about: from the
+// officer's values, or from the server's copy of the record.
+func (sw *smWorld) householdOf(rt *rapid.T, r client.RejectionInfo) string {
+	if r.Entity == syncproto.EntityHousehold {
+		return r.EntityID
+	}
+	var hh string
+	if raw, ok := r.Fields["household_id"]; ok && json.Unmarshal(raw, &hh) == nil && hh != "" {
+		return hh
+	}
+	table := map[string]string{syncproto.EntityVisit: "visits", syncproto.EntityNeed: "financing_needs"}[r.Entity]
+	if table == "" {
+		rt.Fatalf("refused edit of an entity the test never edits: %s", r.Entity)
+	}
+	var ids []string
+	if err := sw.db.Gorm(context.Background()).Table(table).Where("id = ?", r.EntityID).Pluck("household_id", &ids).Error; err != nil {
+		rt.Fatal(err)
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// visitOfficer is the officer who recorded a visit on the server, "" when
+// the server has no such visit.
+func (sw *smWorld) visitOfficer(rt *rapid.T, id string) string {
+	var ids []string
+	if err := sw.db.Gorm(context.Background()).Table("visits").Where("id = ?", id).Pluck("officer_id", &ids).Error; err != nil {
+		rt.Fatal(err)
+	}
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
 }
 
 // mutationStatus is the server's verdict on a mutation, "" when it has none.
