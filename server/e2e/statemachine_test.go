@@ -389,6 +389,7 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 			rt.Fatalf("%s has not converged with the server: %+v", d.name, rep)
 		}
 		sw.sameHouseholds(rt, d)
+		sw.sameContent(rt, d)
 	}
 	// Officer1's two devices hold the same records, version for version.
 	da, err := devs[0].c.Digest(ctx)
@@ -561,6 +562,59 @@ func (sw *smWorld) sameHouseholds(rt *rapid.T, d *smDevice) {
 	sort.Strings(got)
 	if !slices.Equal(want, got) {
 		rt.Fatalf("%s (%s) holds households %v, the server assigns %v", d.name, d.officer, got, want)
+	}
+}
+
+// sameContent compares what the device shows with the server's rows, field
+// by field for the fields the runs edit: the digest names versions only.
+func (sw *smWorld) sameContent(rt *rapid.T, d *smDevice) {
+	rt.Helper()
+	ctx := context.Background()
+	type row struct {
+		ID      string
+		Text    string
+		Amount  int64
+		Version int64
+	}
+	server := func(query, id string) (row, bool) {
+		var rs []row
+		if err := sw.db.Gorm(ctx).Raw(query, id).Scan(&rs).Error; err != nil {
+			rt.Fatal(err)
+		}
+		if len(rs) == 0 {
+			return row{}, false
+		}
+		return rs[0], true
+	}
+	hs, err := d.c.Households(ctx)
+	if err != nil {
+		rt.Fatal(err)
+	}
+	for _, h := range hs {
+		s, _ := server(`SELECT id, situation_notes AS text, version FROM households WHERE id = ?`, h.ID)
+		if s.Text != h.SituationNotes || s.Version != h.Version {
+			rt.Fatalf("%s: household %s shows %q v%d, the server holds %q v%d", d.name, h.ID, h.SituationNotes, h.Version, s.Text, s.Version)
+		}
+	}
+	vs, err := d.c.Visits(ctx, "")
+	if err != nil {
+		rt.Fatal(err)
+	}
+	for _, v := range vs {
+		s, ok := server(`SELECT id, notes AS text, version FROM visits WHERE id = ? AND deleted_at IS NULL`, v.ID)
+		if !ok || s.Text != v.Notes || s.Version != v.Version {
+			rt.Fatalf("%s: visit %s shows %q v%d, the server holds %q v%d (found %v)", d.name, v.ID, v.Notes, v.Version, s.Text, s.Version, ok)
+		}
+	}
+	ns, err := d.c.Needs(ctx, "")
+	if err != nil {
+		rt.Fatal(err)
+	}
+	for _, n := range ns {
+		s, ok := server(`SELECT id, purpose AS text, amount_fen AS amount, version FROM financing_needs WHERE id = ? AND deleted_at IS NULL`, n.ID)
+		if !ok || s.Text != n.Purpose || s.Amount != n.AmountFen || s.Version != n.Version {
+			rt.Fatalf("%s: need %s shows %q %d fen v%d, the server holds %+v (found %v)", d.name, n.ID, n.Purpose, n.AmountFen, n.Version, s, ok)
+		}
 	}
 }
 
