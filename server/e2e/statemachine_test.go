@@ -43,6 +43,7 @@ const (
 	netClean    int32 = iota
 	netLosePush       // the first push is applied by the server, its answer lost
 	netDouble         // every sync request reaches the server twice
+	netKill           // the app dies right after the server answered the nth sync call
 )
 
 // chaosTransport forwards to the real server and, per mode, loses the answer
@@ -53,6 +54,10 @@ type chaosTransport struct {
 	mode    atomic.Int32
 	dropped atomic.Bool // the push answer of this sync was already lost
 	faults  atomic.Int64
+	// For netKill: the sync call to die after, the calls so far, and the
+	// sync's cancel.
+	killAt, calls atomic.Int64
+	kill          func()
 }
 
 func (ct *chaosTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -72,6 +77,16 @@ func (ct *chaosTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			ct.faults.Add(1)
 			return nil, errDropped
 		}
+	case netKill:
+		resp, err := ct.base.RoundTrip(req)
+		if err != nil || ct.calls.Add(1) != ct.killAt.Load() {
+			return resp, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ct.faults.Add(1)
+		ct.kill()
+		return nil, errDropped
 	case netDouble:
 		body, err := requestBody(req)
 		if err != nil {
@@ -102,6 +117,8 @@ func requestBody(req *http.Request) ([]byte, error) {
 // smDevice is one phone in the model, with what the test knows about it.
 type smDevice struct {
 	name     string
+	dir      string
+	opts     client.Options
 	officer  string
 	officeID string // the officer's user id
 	c        *client.Client
@@ -342,6 +359,25 @@ func (sw *smWorld) check(rt *rapid.T, run int) {
 			sw.moved[hh] = true
 		},
 		"restart": func(rt *rapid.T) { sw.restart(rt, devs) },
+		// The app is killed during a sync, right after the server answered
+		// one of its calls, and started again from what it stored on disk.
+		"killMidSync": func(rt *rapid.T) {
+			d := pick(rt, "device")
+			at := rapid.Int64Range(1, 4).Draw(rt, "kill_after_call")
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			d.net.calls.Store(0)
+			d.net.killAt.Store(at)
+			d.net.kill = cancel
+			d.net.mode.Store(netKill)
+			_, err := d.c.Sync(sctx) // fails when killed, succeeds when it finished first
+			d.net.mode.Store(netClean)
+			sw.faults += d.net.faults.Swap(0)
+			if err != nil && sctx.Err() == nil {
+				rt.Fatalf("%s: sync failed without being killed: %v", d.name, err)
+			}
+			d.reopen(rt)
+		},
 	}
 	for name, act := range actions {
 		actions[name] = func(rt *rapid.T) {
@@ -417,11 +453,13 @@ func (sw *smWorld) assign(rt *rapid.T, households []string, officerID string) {
 
 func (sw *smWorld) newDevice(rt *rapid.T, name, officer string) *smDevice {
 	ct := &chaosTransport{base: http.DefaultTransport}
-	c, err := client.Open(context.Background(), sw.t.TempDir(), client.Options{
+	dir := sw.t.TempDir()
+	opts := client.Options{
 		BaseURL: sw.url, HTTP: &http.Client{Transport: ct, Timeout: 30 * time.Second},
 		PushBatch: 3, PageLimit: 4, MaxAttempts: 8,
 		BackoffBase: time.Millisecond, BackoffMax: 10 * time.Millisecond,
-	})
+	}
+	c, err := client.Open(context.Background(), dir, opts)
 	if err != nil {
 		rt.Fatal(err)
 	}
@@ -430,7 +468,7 @@ func (sw *smWorld) newDevice(rt *rapid.T, name, officer string) *smDevice {
 		c.Close()
 		rt.Fatalf("login %s: %v", officer, err)
 	}
-	return &smDevice{name: name, officer: officer, officeID: s.UserID, c: c, net: ct, serverID: s.ServerDeviceID,
+	return &smDevice{name: name, dir: dir, opts: opts, officer: officer, officeID: s.UserID, c: c, net: ct, serverID: s.ServerDeviceID,
 		issued: map[string]bool{}, visits: map[string]string{}, refused: map[string]bool{}}
 }
 
@@ -685,6 +723,19 @@ func (sw *smWorld) mutationStatus(rt *rapid.T, d *smDevice, mutationID string) s
 		return ""
 	}
 	return st[0]
+}
+
+// reopen closes the device's store and opens it again from disk, as an
+// app started after being killed would.
+func (d *smDevice) reopen(rt *rapid.T) {
+	d.c.Close()
+	o := d.opts
+	o.BaseURL = "" // the stored one, which a restart may have changed
+	c, err := client.Open(context.Background(), d.dir, o)
+	if err != nil {
+		rt.Fatalf("%s: reopen: %v", d.name, err)
+	}
+	d.c = c
 }
 
 func (d *smDevice) pending(rt *rapid.T) []client.PendingMutation {
