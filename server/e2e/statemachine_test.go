@@ -163,7 +163,7 @@ func decodeCursorPos(raw string) (cursorPos, error) {
 	return p, nil
 }
 
-// before reports whether q is strictly behind p.
+// behind reports whether q is strictly behind p.
 func (p cursorPos) behind(q cursorPos) bool {
 	switch {
 	case !p.Set:
