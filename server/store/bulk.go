@@ -140,4 +140,3 @@ func chunks(ids []string, size int, fn func(part []string) error) error {
 	}
 	return nil
 }
-
