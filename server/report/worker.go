@@ -190,13 +190,15 @@ func (s *Service) storeFiles(ctx context.Context, v store.ReportVersion) error {
 		return fmt.Errorf("report files: branch: %w", err)
 	}
 	sc := Scope{Branch: b, Unit: b}
+	var doc *Document
 	for _, fv := range fileVariants {
 		if got[fv.format+"/"+fv.lang] {
 			continue
 		}
-		doc, err := s.document(ctx, sc, v.Month, v.Version)
-		if err != nil {
-			return err
+		if doc == nil {
+			if doc, err = s.document(ctx, sc, v.Month, v.Version); err != nil {
+				return err
+			}
 		}
 		body, name, err := doc.Render(fv.format, fv.lang)
 		if err != nil {
