@@ -17,13 +17,8 @@ func mayManageDevices(a store.Actor) bool {
 
 // Devices lists the devices of the users the actor reaches.
 func (s *Service) Devices(ctx context.Context, a store.Actor, f store.DeviceFilter) ([]syncproto.DeviceInfo, error) {
-	if !mayManageDevices(a) {
-		return nil, apperr.Forbidden
-	}
-	switch f.Status {
-	case "", store.DeviceActive, store.DeviceRevoked:
-	default:
-		return nil, apperr.Invalid("status", "状态只能是 active 或 revoked", "status must be active or revoked")
+	if err := checkDeviceListing(a, f); err != nil {
+		return nil, err
 	}
 	ds, err := s.db.ListDevices(ctx, a, f)
 	if err != nil {
@@ -34,6 +29,36 @@ func (s *Service) Devices(ctx context.Context, a store.Actor, f store.DeviceFilt
 		out[i] = deviceToWire(d)
 	}
 	return out, nil
+}
+
+// DevicesPage pages through the devices of the users the actor reaches
+// (sort keys in store.DeviceSorts; the search matches the user's username or
+// name or the device's name) with their total.
+func (s *Service) DevicesPage(ctx context.Context, a store.Actor, f store.DeviceFilter, p store.ListPage) ([]syncproto.DeviceInfo, int64, error) {
+	if err := checkDeviceListing(a, f); err != nil {
+		return nil, 0, err
+	}
+	ds, total, err := s.db.ListDevicesPage(ctx, a, f, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]syncproto.DeviceInfo, len(ds))
+	for i, d := range ds {
+		out[i] = deviceToWire(d)
+	}
+	return out, total, nil
+}
+
+func checkDeviceListing(a store.Actor, f store.DeviceFilter) error {
+	if !mayManageDevices(a) {
+		return apperr.Forbidden
+	}
+	switch f.Status {
+	case "", store.DeviceActive, store.DeviceRevoked:
+		return nil
+	default:
+		return apperr.Invalid("status", "状态只能是 active 或 revoked", "status must be active or revoked")
+	}
 }
 
 // RevokeDevice revokes a device the actor reaches and ends its sessions; its

@@ -38,50 +38,17 @@ func (s *Service) Login(ctx context.Context, req syncproto.LoginRequest, clientI
 	if err := validateLogin(req); err != nil {
 		return syncproto.TokenResponse{}, err
 	}
-	now := s.now()
-	acctKey, addrKey := accountKey(req.Username), addressKey(clientIP)
-	if err := s.checkThrottle(ctx, now, acctKey, addrKey); err != nil {
-		if e, ok := apperr.As(err); ok && e.Code == syncproto.CodeTooManyAttempts {
-			s.log.WarnContext(ctx, "auth.login_throttled", "account_key", acctKey, "client_ip", clientIP)
-		}
+	v, err := s.CheckPassword(ctx, req.Username, req.Password, clientIP)
+	if err != nil {
 		return syncproto.TokenResponse{}, err
 	}
-
-	u, err := s.db.UserByUsername(ctx, req.Username)
-	known := err == nil
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
-		return syncproto.TokenResponse{}, fmt.Errorf("login: %w", err)
-	}
-	hash := u.PasswordHash
-	if !known {
-		// Spend the same argon2 work on unknown names, so timing does not
-		// tell which accounts exist.
-		hash = s.dummy()
-	}
-	ok, verr := VerifyPassword(hash, req.Password)
-	if !known || !ok {
-		if known && verr != nil {
-			s.log.ErrorContext(ctx, "auth.password_hash_unreadable", "user_id", u.ID, "err", verr)
-		}
-		if err := s.db.RecordLoginFailure(ctx, []string{acctKey, addrKey}, now, now.Add(-s.opts.FailureWindow)); err != nil {
-			return syncproto.TokenResponse{}, fmt.Errorf("login: %w", err)
-		}
-		if rand.IntN(100) == 0 {
-			if err := s.db.PruneLoginAttempts(ctx, now.Add(-s.opts.FailureWindow)); err != nil {
-				s.log.WarnContext(ctx, "auth.prune_login_attempts", "err", err)
-			}
-		}
-		// The account is named by its key only: people type passwords into
-		// the username field, and those must not reach the logs.
-		s.log.InfoContext(ctx, "auth.login_failed", "reason", "invalid_credentials",
-			"user_id", u.ID, "account_key", acctKey, "client_ip", clientIP)
-		return syncproto.TokenResponse{}, ErrInvalidCredentials
-	}
+	u := v.User
 	if u.Status != store.UserActive {
 		s.log.InfoContext(ctx, "auth.login_failed", "reason", "account_disabled", "user_id", u.ID, "client_ip", clientIP)
 		return syncproto.TokenResponse{}, ErrAccountDisabled
 	}
 
+	now := s.now()
 	refresh := newRefreshToken()
 	sess, err := s.db.StartSession(ctx, store.SessionStart{
 		UserID: u.ID, ClientDeviceID: req.DeviceID, DeviceName: req.DeviceName, AppVersion: req.AppVersion,
@@ -89,7 +56,7 @@ func (s *Service) Login(ctx context.Context, req syncproto.LoginRequest, clientI
 			ID: store.NewID(), FamilyID: store.NewID(), TokenHash: hashToken(refresh),
 			IssuedAt: now, ExpiresAt: now.Add(s.opts.RefreshTTL),
 		},
-		ClearFailuresKey: acctKey,
+		ClearFailuresKey: v.ThrottleKey,
 	})
 	switch {
 	case errors.Is(err, store.ErrDeviceRevoked):
@@ -110,6 +77,68 @@ func (s *Service) Login(ctx context.Context, req syncproto.LoginRequest, clientI
 	return resp, nil
 }
 
+// Verified is a user whose password was right.
+type Verified struct {
+	User store.User // in any status: what the user may open is the caller's to decide
+	// ThrottleKey names the failures that a sign-in completed with this
+	// check clears (store.SessionStart and store.ConsoleSessionStart).
+	ThrottleKey string
+}
+
+// CheckPassword checks a username and password under the login throttle,
+// for every way of signing in (the app's login and the web console): it
+// refuses while the account's or the client address's budget of failures
+// is spent, spends as much time on an unknown name as on a wrong password,
+// and records each failure against both, so that all ways share one budget
+// across instances. clientIP is the address gin derived from the connection
+// and the trusted proxies only.
+func (s *Service) CheckPassword(ctx context.Context, username, password, clientIP string) (Verified, error) {
+	username = strings.TrimSpace(username)
+	if err := validateCredentials(username, password); err != nil {
+		return Verified{}, err
+	}
+	now := s.now()
+	acctKey, addrKey := accountKey(username), addressKey(clientIP)
+	if err := s.checkThrottle(ctx, now, acctKey, addrKey); err != nil {
+		if e, ok := apperr.As(err); ok && e.Code == syncproto.CodeTooManyAttempts {
+			s.log.WarnContext(ctx, "auth.login_throttled", "account_key", acctKey, "client_ip", clientIP)
+		}
+		return Verified{}, err
+	}
+
+	u, err := s.db.UserByUsername(ctx, username)
+	known := err == nil
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return Verified{}, fmt.Errorf("check password: %w", err)
+	}
+	hash := u.PasswordHash
+	if !known {
+		// Spend the same argon2 work on unknown names, so timing does not
+		// tell which accounts exist.
+		hash = s.dummy()
+	}
+	ok, verr := VerifyPassword(hash, password)
+	if known && ok {
+		return Verified{User: u, ThrottleKey: acctKey}, nil
+	}
+	if known && verr != nil {
+		s.log.ErrorContext(ctx, "auth.password_hash_unreadable", "user_id", u.ID, "err", verr)
+	}
+	if err := s.db.RecordLoginFailure(ctx, []string{acctKey, addrKey}, now, now.Add(-s.opts.FailureWindow)); err != nil {
+		return Verified{}, fmt.Errorf("check password: %w", err)
+	}
+	if rand.IntN(100) == 0 {
+		if err := s.db.PruneLoginAttempts(ctx, now.Add(-s.opts.FailureWindow)); err != nil {
+			s.log.WarnContext(ctx, "auth.prune_login_attempts", "err", err)
+		}
+	}
+	// The account is named by its key only: people type passwords into
+	// the username field, and those must not reach the logs.
+	s.log.InfoContext(ctx, "auth.login_failed", "reason", "invalid_credentials",
+		"user_id", u.ID, "account_key", acctKey, "client_ip", clientIP)
+	return Verified{}, ErrInvalidCredentials
+}
+
 // tokenResponse signs the access token for a session whose refresh token was
 // issued at iat. The jti is the refresh row's id, so the pair is a function
 // of the row and re-signing it gives the same token.
@@ -125,16 +154,25 @@ func (s *Service) tokenResponse(sess store.Session, refresh string, iat time.Tim
 	}, nil
 }
 
-func validateLogin(r syncproto.LoginRequest) error {
+func validateCredentials(username, password string) error {
 	switch {
-	case r.Username == "":
+	case username == "":
 		return apperr.Invalid("username", "请输入用户名", "username is required")
-	case len(r.Username) > maxUsernameBytes:
+	case len(username) > maxUsernameBytes:
 		return apperr.Invalid("username", "用户名过长", "username is too long")
-	case r.Password == "":
+	case password == "":
 		return apperr.Invalid("password", "请输入密码", "password is required")
-	case len(r.Password) > maxPasswordBytes:
+	case len(password) > maxPasswordBytes:
 		return apperr.Invalid("password", "密码过长", "password is too long")
+	}
+	return nil
+}
+
+func validateLogin(r syncproto.LoginRequest) error {
+	if err := validateCredentials(r.Username, r.Password); err != nil {
+		return err
+	}
+	switch {
 	case r.DeviceID == "":
 		return apperr.Invalid("device_id", "缺少设备标识 device_id", "device_id is required")
 	case len(r.DeviceID) > maxDeviceIDBytes || !printable(r.DeviceID):

@@ -301,7 +301,7 @@ func TestBrowserSupervisorMonth(t *testing.T) {
 		if err != nil {
 			t.Fatalf("allow downloads: %v", err)
 		}
-		tb.do("download the XLSX", chromedp.Click(chromedp.ID("file-1-xlsx-zh")))
+		tb.do("download the XLSX", chromedp.Click(chromedp.ID("file-"+month+"-1-xlsx-zh")))
 		var file string
 		for ev, err := range progress {
 			if err != nil {

@@ -4,16 +4,19 @@
 // so it works in a branch with no outside access and under a
 // Content-Security-Policy that forbids inline script.
 //
-// Sign-in checks the password with auth.VerifyPassword and opens a
-// server-side session (store.StartConsoleSession); the browser holds only a
-// random id in an HttpOnly, SameSite=Lax cookie, marked Secure when the
-// console is served over TLS, behind a trusted proxy that says https, or
-// under an https:// public URL. Every form carries the session's CSRF token,
+// Sign-in checks the password with auth.Service.CheckPassword, under the
+// same throttle as the API's login, and opens a server-side session
+// (store.StartConsoleSession); the browser holds only a random id in an
+// HttpOnly, SameSite=Lax cookie, marked Secure when the console is served
+// over TLS, behind a trusted proxy that says https, or under an https://
+// public URL. Every form carries the session's CSRF token,
 // checked on every POST. Sign-out revokes the session on the server.
 //
 // The console holds no rule of its own: each request builds a store.Actor
-// from the session the way the API builds one from a token, and every page
-// calls the same services and scoped store methods the API calls.
+// from the session the way the API builds one from a token, every page
+// calls the same services and scoped store methods the API calls, and the
+// role rules it checks before calling them are the services' predicates
+// that the API's route guards ask too.
 package console
 
 import (
@@ -69,7 +72,6 @@ type Console struct {
 	proxies []netip.Prefix
 	httpsUR bool
 	loc     *time.Location
-	login   *throttle
 }
 
 // New builds the console. It parses the embedded templates once.
@@ -100,7 +102,6 @@ func New(d Deps) (*Console, error) {
 	c := &Console{
 		d: d, log: log, pages: pages, loc: d.Config.Location(),
 		httpsUR: strings.HasPrefix(strings.ToLower(d.Config.PublicURL), "https://"),
-		login:   newThrottle(d.DB, d.Now),
 	}
 	for _, p := range d.Config.TrustedProxies {
 		if pfx, err := netip.ParsePrefix(p); err == nil {
@@ -125,21 +126,21 @@ func (cs *Console) Mount(g *gin.RouterGroup) {
 	in.POST("/logout", cs.logout)
 	in.GET("/overview", cs.overview)
 	in.GET("/coverage", cs.coveragePage)
-	in.POST("/coverage/exempt", cs.requireMay("coverage.review"), cs.exemptSubmit)
-	in.POST("/coverage/signoff", cs.requireMay("coverage.review"), cs.signoffSubmit)
+	in.POST("/coverage/exempt", cs.requireMay(coverage.MayReview), cs.exemptSubmit)
+	in.POST("/coverage/signoff", cs.requireMay(coverage.MayReview), cs.signoffSubmit)
 	in.GET("/reviews", cs.reviewsPage)
-	in.POST("/reviews/:id/confirm", cs.requireMay("coverage.review"), cs.reviewConfirm)
-	in.POST("/reviews/:id/issues", cs.requireMay("coverage.review"), cs.reviewIssues)
+	in.POST("/reviews/:id/confirm", cs.requireMay(coverage.MayReview), cs.reviewConfirm)
+	in.POST("/reviews/:id/issues", cs.requireMay(coverage.MayReview), cs.reviewIssues)
 	in.GET("/conflicts", cs.conflictsPage)
 	in.GET("/households", cs.householdsPage)
 	in.GET("/households/:id", cs.householdPage)
 	in.POST("/households/:id/reveal", cs.householdReveal)
 	in.GET("/households/:id/archive/:format", cs.householdArchiveFile)
-	in.GET("/imports", cs.requireMay("registry.import"), cs.importsPage)
-	in.POST("/imports", cs.requireMay("registry.import"), cs.importUpload)
-	in.GET("/imports/:id", cs.requireMay("registry.import"), cs.importPage)
-	in.POST("/imports/:id/commit", cs.requireMay("registry.import"), cs.importCommit)
-	in.POST("/imports/:id/discard", cs.requireMay("registry.import"), cs.importDiscard)
+	in.GET("/imports", cs.requireMay(registry.MayImport), cs.importsPage)
+	in.POST("/imports", cs.requireMay(registry.MayImport), cs.importUpload)
+	in.GET("/imports/:id", cs.requireMay(registry.MayImport), cs.importPage)
+	in.POST("/imports/:id/commit", cs.requireMay(registry.MayImport), cs.importCommit)
+	in.POST("/imports/:id/discard", cs.requireMay(registry.MayImport), cs.importDiscard)
 	in.GET("/assignments", cs.assignmentsPage)
 	in.POST("/assignments", cs.assignSubmit)
 	in.POST("/assignments/deadline", cs.outletDeadlineSubmit)

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"cmp"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,8 +16,16 @@ const perPage = 50
 
 // listState is a list's query string: search, sort key (checked against the
 // list's allow-list), direction, page, and the list's own filters.
+//
+// A page has one main list, whose parameters are q, sort, dir and page, and
+// may have further lists whose parameters carry a prefix (sq, ssort, sdir,
+// spage for the prefix "s"), so that each list is searched, sorted and paged
+// on its own. A further list's links keep the rest of the page's query, so
+// paging it leaves the main list where it is.
 type listState struct {
 	path    string
+	prefix  string
+	anchor  string
 	Q       string
 	Sort    string
 	Desc    bool
@@ -24,25 +34,59 @@ type listState struct {
 	allowed map[string]string
 }
 
+// parseList reads the page's main list.
 func parseList(c *gin.Context, allowed map[string]string, defSort string, defDesc bool, filterKeys ...string) listState {
-	s := listState{path: c.Request.URL.Path, Q: strings.TrimSpace(c.Query("q")), Sort: c.Query("sort"), Page: 1, filters: url.Values{}, allowed: allowed}
-	if len(s.Q) > 100 {
-		s.Q = s.Q[:100]
-	}
-	if _, ok := allowed[s.Sort]; !ok {
-		s.Sort, s.Desc = defSort, defDesc
-	} else {
-		s.Desc = c.Query("dir") == "desc"
-	}
-	if p, err := strconv.Atoi(c.Query("page")); err == nil && p > 0 && p < 1_000_000 {
-		s.Page = p
-	}
+	s := readList(c, "", allowed, defSort, defDesc)
 	for _, k := range filterKeys {
 		if v := strings.TrimSpace(c.Query(k)); v != "" {
 			s.filters.Set(k, v)
 		}
 	}
 	return s
+}
+
+// parseSubList reads a further list of a page, whose parameters carry
+// prefix; its links return to the element with id anchor.
+func parseSubList(c *gin.Context, prefix, anchor string, allowed map[string]string, defSort string, defDesc bool) listState {
+	s := readList(c, prefix, allowed, defSort, defDesc)
+	s.anchor = anchor
+	for k, vs := range c.Request.URL.Query() {
+		switch k {
+		case "ok", s.Param("q"), s.Param("sort"), s.Param("dir"), s.Param("page"):
+			continue
+		}
+		s.filters[k] = vs
+	}
+	return s
+}
+
+func readList(c *gin.Context, prefix string, allowed map[string]string, defSort string, defDesc bool) listState {
+	s := listState{path: c.Request.URL.Path, prefix: prefix, Page: 1, filters: url.Values{}, allowed: allowed}
+	s.Q = strings.TrimSpace(c.Query(s.Param("q")))
+	if len(s.Q) > 100 {
+		s.Q = s.Q[:100]
+	}
+	s.Sort = c.Query(s.Param("sort"))
+	if _, ok := allowed[s.Sort]; !ok {
+		s.Sort, s.Desc = defSort, defDesc
+	} else {
+		s.Desc = c.Query(s.Param("dir")) == "desc"
+	}
+	if p, err := strconv.Atoi(c.Query(s.Param("page"))); err == nil && p > 0 && p < 1_000_000 {
+		s.Page = p
+	}
+	return s
+}
+
+// Param is the name of one of the list's query parameters.
+func (s listState) Param(name string) string { return s.prefix + name }
+
+// ID makes an element id unique to the list on its page.
+func (s listState) ID(base string) string {
+	if s.prefix == "" {
+		return base
+	}
+	return base + "-" + s.prefix
 }
 
 // Filter returns a filter's value.
@@ -58,30 +102,34 @@ func (s listState) url(mod func(v url.Values)) string {
 		v[k] = vs
 	}
 	if s.Q != "" {
-		v.Set("q", s.Q)
+		v.Set(s.Param("q"), s.Q)
 	}
-	v.Set("sort", s.Sort)
+	v.Set(s.Param("sort"), s.Sort)
 	if s.Desc {
-		v.Set("dir", "desc")
+		v.Set(s.Param("dir"), "desc")
 	}
 	if s.Page > 1 {
-		v.Set("page", strconv.Itoa(s.Page))
+		v.Set(s.Param("page"), strconv.Itoa(s.Page))
 	}
 	if mod != nil {
 		mod(v)
 	}
-	return s.path + "?" + v.Encode()
+	u := s.path + "?" + v.Encode()
+	if s.anchor != "" {
+		u += "#" + s.anchor
+	}
+	return u
 }
 
 // SortURL is the link of a column header: sort by key, flipping direction
 // when it already sorts by key; back to page one.
 func (s listState) SortURL(key string) string {
 	return s.url(func(v url.Values) {
-		v.Set("sort", key)
-		v.Del("page")
-		v.Del("dir")
+		v.Set(s.Param("sort"), key)
+		v.Del(s.Param("page"))
+		v.Del(s.Param("dir"))
 		if s.Sort == key && !s.Desc {
-			v.Set("dir", "desc")
+			v.Set(s.Param("dir"), "desc")
 		}
 	})
 }
@@ -100,14 +148,19 @@ func (s listState) SortMark(key string) string {
 // Hidden are the fields a search form must carry to keep filters and sort.
 func (s listState) Hidden() [][2]string {
 	var out [][2]string
-	for k, vs := range s.filters {
-		for _, v := range vs {
+	keys := make([]string, 0, len(s.filters))
+	for k := range s.filters {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range s.filters[k] {
 			out = append(out, [2]string{k, v})
 		}
 	}
-	out = append(out, [2]string{"sort", s.Sort})
+	out = append(out, [2]string{s.Param("sort"), s.Sort})
 	if s.Desc {
-		out = append(out, [2]string{"dir", "desc"})
+		out = append(out, [2]string{s.Param("dir"), "desc"})
 	}
 	return out
 }
@@ -126,41 +179,63 @@ func (s listState) pager(total int64) pager {
 	}
 	p := pager{Page: s.Page, Pages: pages, Total: total}
 	if s.Page > 1 {
-		p.Prev = s.url(func(v url.Values) { v.Set("page", strconv.Itoa(s.Page-1)) })
+		p.Prev = s.url(func(v url.Values) { v.Set(s.Param("page"), strconv.Itoa(s.Page-1)) })
 	}
 	if s.Page < pages {
-		p.Next = s.url(func(v url.Values) { v.Set("page", strconv.Itoa(s.Page+1)) })
+		p.Next = s.url(func(v url.Values) { v.Set(s.Param("page"), strconv.Itoa(s.Page+1)) })
 	}
 	return p
 }
 
-func intQuery(c *gin.Context, key string) int {
-	n, err := strconv.Atoi(c.Query(key))
-	if err != nil || n < 1 || n > 1_000_000 {
-		return 0
+// memSorts are the sort keys of a list the console holds whole (because a
+// service computes it rather than reads it from a table), each with its
+// comparison; the keys are the list's allow-list.
+type memSorts[T any] map[string]func(a, b T) int
+
+func (m memSorts[T]) allowed() map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
 	}
-	return n
+	return out
 }
 
-// problemPager pages the problems of an import under their own parameter,
-// so that paging them keeps the household list where it is.
-func problemPager(c *gin.Context, page int, total int64) pager {
-	pages := int((total + perPage - 1) / perPage)
-	if pages < 1 {
-		pages = 1
+// pageMem searches, sorts and pages a list held whole: match sees the
+// lower-cased search text; tie orders rows the sort key leaves equal, so
+// that pages never overlap.
+func pageMem[T any](s listState, rows []T, match func(row T, q string) bool, sorts memSorts[T], tie func(a, b T) int) ([]T, pager) {
+	q := strings.ToLower(s.Q)
+	kept := make([]T, 0, len(rows))
+	for _, r := range rows {
+		if q == "" || match(r, q) {
+			kept = append(kept, r)
+		}
 	}
-	p := pager{Page: page, Pages: pages, Total: total}
-	link := func(n int) string {
-		q := c.Request.URL.Query()
-		q.Set("ppage", strconv.Itoa(n))
-		q.Del("ok")
-		return c.Request.URL.Path + "?" + q.Encode()
-	}
-	if page > 1 {
-		p.Prev = link(page - 1)
-	}
-	if page < pages {
-		p.Next = link(page + 1)
-	}
-	return p
+	by := sorts[s.Sort]
+	slices.SortStableFunc(kept, func(a, b T) int {
+		r := 0
+		if by != nil {
+			r = by(a, b)
+		}
+		r = cmp.Or(r, tie(a, b))
+		if s.Desc {
+			return -r
+		}
+		return r
+	})
+	return pageOf(kept, s.Page), s.pager(int64(len(kept)))
 }
+
+func pageOf[T any](rows []T, page int) []T {
+	from := (page - 1) * perPage
+	if from >= len(rows) {
+		return nil
+	}
+	return rows[from:min(from+perPage, len(rows))]
+}
+
+// has reports whether text contains the lower-cased search q.
+func has(text, q string) bool { return strings.Contains(strings.ToLower(text), q) }
+
+// prefixed reports whether text starts with the lower-cased search q.
+func prefixed(text, q string) bool { return strings.HasPrefix(strings.ToLower(text), q) }

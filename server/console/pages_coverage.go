@@ -247,22 +247,64 @@ func outletBars(l coverage.Ledger, units []store.OrgUnit) []bar {
 var ledgerSorts = map[string]string{"household_no": "", "head_name": "", "village": "", "officer": "", "outcome": "", "visits": ""}
 
 type ledgerView struct {
-	Month      string
-	Org        string
-	Officer    string
-	Orgs       []orgChoice
-	L          coverage.Ledger
-	Show       string // missing, exempted, all
-	List       listState
-	Rows       []coverage.LedgerRow
-	Pager      pager
-	Names      map[string]string
-	Exemptions []coverage.LedgerRow
-	IsOutlet   bool
-	Signoffs   []coverage.Signoff
-	CurrentID  string
-	MayReview  bool
-	Today      string
+	Month     string
+	Org       string
+	Officer   string
+	Orgs      []orgChoice
+	L         coverage.Ledger
+	Show      string // missing, exempted, all
+	List      listState
+	Rows      []coverage.LedgerRow
+	Pager     pager
+	Names     map[string]string
+	IsOutlet  bool
+	CurrentID string
+	MayReview bool
+	Today     string
+
+	// The page's further lists, each searched, sorted and paged on its own.
+	OfficerList   listState
+	OfficerRows   []coverage.OfficerLedger
+	OfficerPager  pager
+	ExemptList    listState
+	Exemptions    []coverage.LedgerRow
+	ExemptPager   pager
+	ShowSignoffs  bool
+	SignoffList   listState
+	Signoffs      []coverage.Signoff
+	SignoffsPager pager
+}
+
+// officerSorts: the ledger's officers, searched by name or username.
+var officerSorts = memSorts[coverage.OfficerLedger]{
+	"name":       func(a, b coverage.OfficerLedger) int { return cmp.Compare(a.Name, b.Name) },
+	"households": func(a, b coverage.OfficerLedger) int { return cmp.Compare(a.Summary.Households, b.Summary.Households) },
+	"covered":    func(a, b coverage.OfficerLedger) int { return cmp.Compare(a.Summary.Covered, b.Summary.Covered) },
+	"missing":    func(a, b coverage.OfficerLedger) int { return cmp.Compare(a.Summary.Missing, b.Summary.Missing) },
+	"rate": func(a, b coverage.OfficerLedger) int {
+		return cmp.Compare(a.Summary.CoverageRate, b.Summary.CoverageRate)
+	},
+}
+
+func officerMatch(o coverage.OfficerLedger, q string) bool {
+	return has(o.Name, q) || has(o.Username, q)
+}
+
+func officerTie(a, b coverage.OfficerLedger) int {
+	return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.OfficerID, b.OfficerID))
+}
+
+// exemptionSorts: exempted households, searched by number or head's name.
+var exemptionSorts = memSorts[coverage.LedgerRow]{
+	"household_no": func(a, b coverage.LedgerRow) int { return cmp.Compare(a.HouseholdNo, b.HouseholdNo) },
+	"head_name":    func(a, b coverage.LedgerRow) int { return cmp.Compare(a.HeadName, b.HeadName) },
+	"reason":       func(a, b coverage.LedgerRow) int { return cmp.Compare(a.ExemptionReason, b.ExemptionReason) },
+}
+
+func householdMatch(no, head, q string) bool { return prefixed(no, q) || has(head, q) }
+
+func exemptionTie(a, b coverage.LedgerRow) int {
+	return cmp.Or(cmp.Compare(a.HouseholdNo, b.HouseholdNo), cmp.Compare(a.HouseholdID, b.HouseholdID))
 }
 
 func (cs *Console) coveragePage(c *gin.Context) {
@@ -289,7 +331,7 @@ func (cs *Console) coveragePage(c *gin.Context) {
 	}
 	v := ledgerView{
 		Month: l.Month, Org: org, Officer: officer, Orgs: orgs, L: l, Show: ls.Filter("show"), List: ls,
-		Names: map[string]string{}, IsOutlet: l.Scope.Kind == store.KindOutlet, MayReview: may(a, "coverage.review"),
+		Names: map[string]string{}, IsOutlet: l.Scope.Kind == store.KindOutlet, MayReview: coverage.MayReview(a),
 		Today: cs.today(),
 	}
 	if v.Show != "exempted" && v.Show != "all" {
@@ -298,30 +340,52 @@ func (cs *Console) coveragePage(c *gin.Context) {
 	for _, o := range l.Officers {
 		v.Names[o.OfficerID] = o.Name
 	}
-	var rows []coverage.LedgerRow
+	var rows, exemptions []coverage.LedgerRow
 	q := strings.ToLower(ls.Q)
 	for _, r := range l.Households {
 		if r.Exempted && !r.Final {
-			v.Exemptions = append(v.Exemptions, r)
+			exemptions = append(exemptions, r)
 		}
 		switch {
 		case v.Show == "missing" && r.Settled(), v.Show == "exempted" && !r.Exempted:
 			continue
 		}
-		if q != "" && !strings.HasPrefix(strings.ToLower(r.HouseholdNo), q) && !strings.Contains(strings.ToLower(r.HeadName), q) {
+		if q != "" && !householdMatch(r.HouseholdNo, r.HeadName, q) {
 			continue
 		}
 		rows = append(rows, r)
 	}
 	sortLedger(rows, ls.Sort, ls.Desc, v.Names)
 	v.Rows, v.Pager = pageOf(rows, ls.Page), ls.pager(int64(len(rows)))
+
+	// The officers and the exemptions are parts of the ledger the coverage
+	// service computed, so they are searched, sorted and paged here.
+	v.OfficerList = parseSubList(c, "o", "officers", officerSorts.allowed(), "name", false)
+	v.OfficerRows, v.OfficerPager = pageMem(v.OfficerList, l.Officers, officerMatch, officerSorts, officerTie)
+	v.ExemptList = parseSubList(c, "e", "exemptions", exemptionSorts.allowed(), "household_no", false)
+	v.Exemptions, v.ExemptPager = pageMem(v.ExemptList, exemptions,
+		func(r coverage.LedgerRow, q string) bool { return householdMatch(r.HouseholdNo, r.HeadName, q) }, exemptionSorts, exemptionTie)
+
+	// Sign-offs are read page by page from the store: every sign-off of
+	// the scope's outlets this month, searched by outlet or signer.
+	if officer == "" {
+		v.ShowSignoffs = true
+		v.SignoffList = parseSubList(c, "s", "signoffs", store.SignoffSorts, "signed_at", true)
+		so, total, err := cs.d.Coverage.SignoffsPage(ctx, a, coverage.SignoffsRequest{Month: l.Month, OrgID: l.Scope.ID}, v.SignoffList.storePage())
+		if err != nil {
+			cs.fail(c, err)
+			return
+		}
+		v.Signoffs, v.SignoffsPager = so, v.SignoffList.pager(total)
+	}
 	if v.IsOutlet {
+		// The correction form names the current sign-off, wherever it
+		// falls in the pages above.
 		so, err := cs.d.Coverage.Signoffs(ctx, a, coverage.SignoffsRequest{Month: l.Month, OrgID: l.Scope.ID})
 		if err != nil {
 			cs.fail(c, err)
 			return
 		}
-		v.Signoffs = so
 		for _, s := range so {
 			if s.Current {
 				v.CurrentID = s.ID
@@ -429,7 +493,7 @@ func (cs *Console) reviewsPage(c *gin.Context) {
 	}
 	ls := parseList(c, reviewSorts, "visited_at", true, "month", "org", "status", "tab")
 	v := reviewView{Month: ls.Filter("month"), Org: scopeParam(c, a, units), Orgs: orgs, Status: ls.Filter("status"),
-		Statuses: reviewStatuses, List: ls, MayReview: may(a, "coverage.review"), Back: c.Request.URL.RequestURI()}
+		Statuses: reviewStatuses, List: ls, MayReview: coverage.MayReview(a), Back: c.Request.URL.RequestURI()}
 	if v.Status == "" {
 		v.Status = store.ReviewFlagged
 	}

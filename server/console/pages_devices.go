@@ -1,24 +1,15 @@
 package console
 
 import (
-	"cmp"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/syncproto"
 )
-
-// deviceSorts is the allow-list of sort keys for devices. The list comes
-// whole from auth.Service.Devices (a branch has hundreds of phones, not
-// millions), so it is searched, sorted and paged here.
-var deviceSorts = map[string]string{"user": "", "unit": "", "last_sync": "", "pending": "", "status": ""}
 
 type devicesView struct {
 	List      listState
@@ -28,92 +19,29 @@ type devicesView struct {
 	StaleDays int
 }
 
-// devicesPage lists the devices of the users in the actor's reach; with
+// devicesPage lists the devices of the users in the actor's reach, paged
+// in the store and searched by username, user's name or device name; with
 // stale=N only active ones not synced for N days or holding unsynced work.
 func (cs *Console) devicesPage(c *gin.Context) {
-	ls := parseList(c, deviceSorts, "user", false, "status", "stale")
-	status := ls.Filter("status")
-	if status != store.DeviceActive && status != store.DeviceRevoked {
-		status = ""
-	}
-	all, err := cs.d.Auth.Devices(c.Request.Context(), actor(c), store.DeviceFilter{Status: status})
-	if err != nil {
-		cs.fail(c, err)
-		return
+	ls := parseList(c, store.DeviceSorts, "user", false, "status", "stale")
+	f := store.DeviceFilter{Status: ls.Filter("status")}
+	if f.Status != store.DeviceActive && f.Status != store.DeviceRevoked {
+		f.Status = ""
 	}
 	days, _ := strconv.Atoi(ls.Filter("stale"))
 	if days < 0 || days > 365 {
 		days = 0
 	}
-	rows := filterDevices(all, ls.Q, days, cs.d.Now())
-	sortDevices(rows, ls.Sort, ls.Desc)
+	if days > 0 {
+		f.StaleBefore = cs.d.Now().AddDate(0, 0, -days)
+	}
+	rows, total, err := cs.d.Auth.DevicesPage(c.Request.Context(), actor(c), f, ls.storePage())
+	if err != nil {
+		cs.fail(c, err)
+		return
+	}
 	cs.render(c, http.StatusOK, "devices", cs.page(c, "devices", "dev.title",
-		devicesView{List: ls, Rows: pageOf(rows, ls.Page), Pager: ls.pager(int64(len(rows))), Status: status, StaleDays: days}))
-}
-
-// Stale reports whether an active device has not synced for days, or holds
-// work it has not synced.
-func Stale(d syncproto.DeviceInfo, days int, now time.Time) bool {
-	if d.Status != store.DeviceActive {
-		return false
-	}
-	if d.PendingChanges > 0 {
-		return true
-	}
-	return d.LastSyncAt == nil || d.LastSyncAt.Before(now.AddDate(0, 0, -days))
-}
-
-func filterDevices(all []syncproto.DeviceInfo, q string, staleDays int, now time.Time) []syncproto.DeviceInfo {
-	q = strings.ToLower(q)
-	out := all[:0:0]
-	for _, d := range all {
-		if q != "" && !strings.Contains(strings.ToLower(d.Username), q) && !strings.Contains(strings.ToLower(d.DisplayName), q) &&
-			!strings.Contains(strings.ToLower(d.Name), q) {
-			continue
-		}
-		if staleDays > 0 && !Stale(d, staleDays, now) {
-			continue
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
-func sortDevices(ds []syncproto.DeviceInfo, key string, desc bool) {
-	syncAt := func(d syncproto.DeviceInfo) int64 {
-		if d.LastSyncAt == nil {
-			return 0
-		}
-		return d.LastSyncAt.UnixMicro()
-	}
-	slices.SortStableFunc(ds, func(a, b syncproto.DeviceInfo) int {
-		var r int
-		switch key {
-		case "unit":
-			r = cmp.Compare(a.OrgUnitName, b.OrgUnitName)
-		case "last_sync":
-			r = cmp.Compare(syncAt(a), syncAt(b))
-		case "pending":
-			r = cmp.Compare(a.PendingChanges, b.PendingChanges)
-		case "status":
-			r = cmp.Compare(a.Status, b.Status)
-		}
-		if r == 0 {
-			r = cmp.Or(cmp.Compare(a.Username, b.Username), cmp.Compare(a.ID, b.ID))
-		}
-		if desc {
-			return -r
-		}
-		return r
-	})
-}
-
-func pageOf[T any](rows []T, page int) []T {
-	from := (page - 1) * perPage
-	if from >= len(rows) {
-		return nil
-	}
-	return rows[from:min(from+perPage, len(rows))]
+		devicesView{List: ls, Rows: rows, Pager: ls.pager(total), Status: f.Status, StaleDays: days}))
 }
 
 // deviceRevoke revokes a lost phone through the same service call as the

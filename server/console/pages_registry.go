@@ -19,11 +19,14 @@ var itemKinds = []string{store.ChangeAdded, store.ChangeChanged, store.ChangeRis
 
 type importsView struct {
 	Imports  []registry.Preview
+	List     listState
+	Pager    pager
 	Branch   string
 	Branches []orgChoice
 }
 
-// importsPage lists the branch's imports and takes a new list.
+// importsPage lists the branch's imports and takes a new list. The list
+// pages in the store; its search matches the uploaded file's name.
 func (cs *Console) importsPage(c *gin.Context) {
 	ctx, a := c.Request.Context(), actor(c)
 	orgs, _, err := cs.orgChoices(ctx, a)
@@ -37,13 +40,15 @@ func (cs *Console) importsPage(c *gin.Context) {
 			branches = append(branches, o)
 		}
 	}
-	branch := c.Query("branch")
-	list, err := cs.d.Registry.ListImports(ctx, a, branch, 100)
+	ls := parseList(c, store.SnapshotSorts, "created", true, "branch")
+	branch := ls.Filter("branch")
+	list, total, err := cs.d.Registry.ImportsPage(ctx, a, branch, ls.storePage())
 	if err != nil {
 		cs.fail(c, err)
 		return
 	}
-	cs.render(c, http.StatusOK, "imports", cs.page(c, "imports", "nav.imports", importsView{Imports: list, Branch: branch, Branches: branches}))
+	cs.render(c, http.StatusOK, "imports", cs.page(c, "imports", "nav.imports",
+		importsView{Imports: list, List: ls, Pager: ls.pager(total), Branch: branch, Branches: branches}))
 }
 
 // importUpload previews an uploaded list: nothing changes until it is
@@ -81,6 +86,7 @@ type importView struct {
 	Items    []registry.Item
 	Pager    pager
 	Problems []registry.Problem
+	ProbList listState
 	ProbPage pager
 	CanAct   bool
 }
@@ -146,14 +152,16 @@ func (cs *Console) importPage(c *gin.Context) {
 		})
 		v.Items, v.Pager = pageOf(items, ls.Page), ls.pager(int64(len(items)))
 	}
-	probs, err := cs.d.Registry.ImportProblems(ctx, a, id)
+	// The findings page in the store under their own parameters, so that
+	// paging them keeps the household list where it is; their search
+	// matches a row number, the column or the message.
+	v.ProbList = parseSubList(c, "p", "problems", store.ImportProblemSorts, "row", false)
+	probs, total, err := cs.d.Registry.ImportProblemsPage(ctx, a, id, v.ProbList.storePage())
 	if err != nil {
 		cs.fail(c, err)
 		return
 	}
-	page := max(1, intQuery(c, "ppage"))
-	v.Problems = pageOf(probs, page)
-	v.ProbPage = problemPager(c, page, int64(len(probs)))
+	v.Problems, v.ProbPage = probs, v.ProbList.pager(total)
 	cs.render(c, http.StatusOK, "import", cs.page(c, "imports", "imp.preview", v))
 }
 

@@ -23,9 +23,13 @@ type reportsView struct {
 	List      listState
 	Lines     []report.Line
 	Pager     pager
-	Versions  report.VersionsView
 	MayClose  bool
 	MonthOver bool
+
+	// The branch's frozen versions of every month, paged in the store.
+	VersionList  listState
+	Versions     []report.MonthVersion
+	VersionPager pager
 }
 
 // reportOrg is the org unit code a report page looks at: the one asked for,
@@ -80,14 +84,17 @@ func (cs *Console) reportsPage(c *gin.Context) {
 		return
 	}
 	v := reportsView{Month: m.Month, Org: org, Orgs: orgs, Monthly: m, List: ls,
-		MayClose:  (a.Role == store.RoleBranchManager || a.Role == store.RoleAdmin) && m.Org.Kind == store.KindBranch,
+		MayClose:  report.MayClose(a) && m.Org.Kind == store.KindBranch,
 		MonthOver: m.Month < cs.d.Now().In(cs.d.Report.Location()).Format("2006-01")}
-	if a.Role != store.RoleOfficer {
-		if v.Versions, err = cs.d.Report.Versions(ctx, a, month, org); err != nil {
-			cs.fail(c, err)
-			return
-		}
+	// Versions are searched by month (from its start, "2026" or "2026-03")
+	// or by the maker's username.
+	v.VersionList = parseSubList(c, "v", "versions", store.ReportVersionSorts, "month", true)
+	vl, err := cs.d.Report.VersionsPage(ctx, a, org, v.VersionList.storePage())
+	if err != nil {
+		cs.fail(c, err)
+		return
 	}
+	v.Versions, v.VersionPager = vl.Versions, v.VersionList.pager(vl.Total)
 	q := strings.ToLower(ls.Q)
 	lines := make([]report.Line, 0, len(m.Lines))
 	for _, l := range m.Lines {

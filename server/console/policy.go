@@ -1,35 +1,22 @@
 package console
 
 import (
-	"slices"
+	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
-// Which roles may use which console action. Reach (which outlet, which
-// household) is always the services' and the store's to decide; this table
-// only mirrors the API's route guards (requireRole in server/httpapi), which
-// keep some work for some roles before any service is called — the technical
-// admin does not certify coverage or judge visits. TestConsoleAgreesWithAPI
-// checks, action by action, that the console refuses exactly what the API
-// refuses.
-var mayDo = map[string][]string{
-	// coverage_routes.go: reviewers
-	"coverage.review": {store.RoleSupervisor, store.RoleBranchManager},
-	// registry_routes.go: importers
-	"registry.import": {store.RoleBranchManager, store.RoleAdmin},
-}
-
-func may(a store.Actor, action string) bool { return slices.Contains(mayDo[action], a.Role) }
-
-// requireMay refuses, before any service is called, an action the API's
-// router would refuse to the actor's role.
-func (cs *Console) requireMay(action string) gin.HandlerFunc {
+// requireMay refuses, before any service is called, an action the actor's
+// role may not take. The rule is the service package's own predicate
+// (coverage.MayReview, registry.MayImport), the very one the API's route
+// guards ask, so the console holds no copy of it; reach (which outlet,
+// which household) stays the services' and the store's to decide.
+func (cs *Console) requireMay(may func(store.Actor) bool) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if !may(actor(c), action) {
-			cs.renderError(c, 403, msgForbidden)
+		if !may(actor(c)) {
+			cs.renderError(c, http.StatusForbidden, msgForbidden)
 			return
 		}
 		c.Next()

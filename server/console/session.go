@@ -1,7 +1,6 @@
 package console
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,14 +9,12 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/doorstep-dev/doorstep/server/auth"
+	"github.com/doorstep-dev/doorstep/server/apperr"
 	"github.com/doorstep-dev/doorstep/server/store"
 )
 
@@ -165,38 +162,22 @@ func (cs *Console) loginSubmit(c *gin.Context) {
 		return
 	}
 	password := c.PostForm("password")
-	if v.Username == "" || password == "" || len(v.Username) > 64 || len(password) > 1024 {
+	if v.Username == "" || password == "" {
 		cs.renderLogin(c, http.StatusBadRequest, v, msgLoginMissing)
 		return
 	}
-	keys := []string{accountKey(v.Username), "ip:" + c.ClientIP()}
-	wait, err := cs.login.blocked(ctx, keys)
+	// The API's own check: the same throttle budgets, under the same keys,
+	// with every failure counted against the account and the address.
+	ver, err := cs.d.Auth.CheckPassword(ctx, v.Username, password, c.ClientIP())
+	if e, ok := apperr.As(err); ok {
+		cs.renderLogin(c, cs.d.StatusOf(e.Code), v, message{e.Message, e.MessageEN})
+		return
+	}
 	if err != nil {
 		cs.fail(c, err)
 		return
 	}
-	if wait > 0 {
-		secs := strconv.Itoa(int((wait + time.Second - 1) / time.Second))
-		cs.renderLogin(c, http.StatusTooManyRequests, v, message{
-			zh: "登录失败次数过多，请 " + secs + " 秒后再试",
-			en: "Too many failed sign-in attempts; try again in " + secs + " seconds",
-		})
-		return
-	}
-	u, ok, err := cs.checkPassword(ctx, v.Username, password)
-	if err != nil {
-		cs.fail(c, err)
-		return
-	}
-	if !ok {
-		if err := cs.login.failed(ctx, keys); err != nil {
-			cs.fail(c, err)
-			return
-		}
-		cs.log.InfoContext(ctx, "console sign-in refused", "request_id", cs.d.RequestID(c), "reason", "invalid_credentials")
-		cs.renderLogin(c, http.StatusUnauthorized, v, msgBadLogin)
-		return
-	}
+	u := ver.User
 	if u.Role == store.RoleOfficer {
 		cs.renderLogin(c, http.StatusForbidden, v, msgOfficer)
 		return
@@ -208,7 +189,7 @@ func (cs *Console) loginSubmit(c *gin.Context) {
 	sid := randomToken()
 	_, err = cs.d.DB.StartConsoleSession(ctx, store.ConsoleSessionStart{
 		IDHash: hashSessionID(sid), CSRFToken: randomToken(), UserID: u.ID, Now: cs.d.Now(),
-		TTL: cs.d.SessionTTL, ClearFailuresKey: keys[0], RequestID: cs.d.RequestID(c),
+		TTL: cs.d.SessionTTL, ClearFailuresKey: ver.ThrottleKey, RequestID: cs.d.RequestID(c),
 	})
 	switch {
 	case errors.Is(err, store.ErrForbiddenRole):
@@ -233,32 +214,6 @@ func (cs *Console) loginSubmit(c *gin.Context) {
 	c.Redirect(http.StatusSeeOther, v.Next)
 }
 
-// dummyHash is verified against when the username is unknown, so that an
-// unknown name costs as much time as a wrong password.
-var (
-	dummyOnce sync.Once
-	dummyHash string
-)
-
-func (cs *Console) checkPassword(ctx context.Context, username, password string) (store.User, bool, error) {
-	u, err := cs.d.DB.UserByUsername(ctx, username)
-	if errors.Is(err, store.ErrNotFound) {
-		dummyOnce.Do(func() { dummyHash, _ = auth.HashPassword(randomToken()) })
-		auth.VerifyPassword(dummyHash, password)
-		return store.User{}, false, nil
-	}
-	if err != nil {
-		return store.User{}, false, err
-	}
-	ok, err := auth.VerifyPassword(u.PasswordHash, password)
-	if err != nil {
-		// An account whose hash we cannot read cannot sign in; say no more.
-		cs.log.WarnContext(ctx, "console sign-in: unreadable password hash", "user_id", u.ID)
-		return u, false, nil
-	}
-	return u, ok, nil
-}
-
 func (cs *Console) logout(c *gin.Context) {
 	raw, _ := c.Cookie(SessionCookie)
 	err := cs.d.DB.EndConsoleSession(c.Request.Context(), actor(c), hashSessionID(raw), store.ConsoleEndSignOut)
@@ -268,58 +223,4 @@ func (cs *Console) logout(c *gin.Context) {
 	}
 	cs.clearCookie(c, SessionCookie)
 	c.Redirect(http.StatusSeeOther, Base+"/login?bye=1")
-}
-
-// accountKey is the API login's throttle key for an account (auth's
-// accountKey): a hash of the folded name, because people type passwords into
-// the username field and those must be stored nowhere in clear.
-func accountKey(username string) string {
-	h := sha256.Sum256([]byte(strings.ToLower(username)))
-	return "user:" + hex.EncodeToString(h[:12])
-}
-
-// throttle counts failed sign-ins per account and per client address in the
-// database, under the same keys as the API's login, so the two share one
-// budget across instances.
-type throttle struct {
-	db         *store.DB
-	now        func() time.Time
-	perAccount int
-	perAddress int
-	window     time.Duration
-}
-
-func newThrottle(db *store.DB, now func() time.Time) *throttle {
-	return &throttle{db: db, now: now, perAccount: 5, perAddress: 20, window: 15 * time.Minute}
-}
-
-func (t *throttle) limit(key string) int {
-	if strings.HasPrefix(key, "ip:") {
-		return t.perAddress
-	}
-	return t.perAccount
-}
-
-// blocked reports how long the caller must wait, or zero.
-func (t *throttle) blocked(ctx context.Context, keys []string) (time.Duration, error) {
-	now := t.now()
-	var wait time.Duration
-	for _, k := range keys {
-		n := t.limit(k)
-		at, err := t.db.RecentLoginFailures(ctx, k, now.Add(-t.window), n)
-		if err != nil {
-			return 0, err
-		}
-		if len(at) >= n {
-			if w := at[n-1].Add(t.window).Sub(now); w > wait {
-				wait = w
-			}
-		}
-	}
-	return wait, nil
-}
-
-func (t *throttle) failed(ctx context.Context, keys []string) error {
-	now := t.now()
-	return t.db.RecordLoginFailure(ctx, keys, now, now.Add(-t.window))
 }

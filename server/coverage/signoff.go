@@ -262,15 +262,7 @@ type SignoffsRequest struct {
 // Signoffs lists the sign-offs of the scope's outlets, newest first; each
 // says whether it is current or which sign-off superseded it.
 func (s *Service) Signoffs(ctx context.Context, a store.Actor, req SignoffsRequest) ([]Signoff, error) {
-	month := ""
-	if req.Month != "" {
-		m, err := s.parseMonthParam(req.Month, true)
-		if err != nil {
-			return nil, err
-		}
-		month = m.String()
-	}
-	sc, err := s.scopeOf(ctx, a, req.OrgID, "")
+	sc, month, err := s.signoffScope(ctx, a, req)
 	if err != nil {
 		return nil, err
 	}
@@ -278,23 +270,5 @@ func (s *Service) Signoffs(ctx context.Context, a store.Actor, req SignoffsReque
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Signoff, 0, len(rows))
-	for _, r := range rows {
-		so := Signoff{ID: r.ID, OutletID: r.OutletID, OutletCode: r.OutletCode, OutletName: r.OutletName, Month: r.Month,
-			SignedBy: r.SignedBy, SignerName: r.SignerName, SignedAt: r.SignedAt, Note: r.Note, Current: r.SupersededBy == nil}
-		if so.SignerName == "" {
-			so.SignerName = r.SignerUsername
-		}
-		if r.SupersedesID != nil {
-			so.SupersedesID = *r.SupersedesID
-		}
-		if r.SupersededBy != nil {
-			so.SupersededBy = *r.SupersededBy
-		}
-		if err := json.Unmarshal([]byte(r.Figures), &so.Figures); err != nil {
-			return nil, fmt.Errorf("decode sign-off figures: %w", err)
-		}
-		out = append(out, so)
-	}
-	return out, nil
+	return signoffsOf(rows)
 }

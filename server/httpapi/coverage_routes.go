@@ -32,7 +32,7 @@ func (s *Server) coverageRoutes(api *gin.RouterGroup) {
 
 	// Certifying coverage and judging visits is supervision work: the
 	// supervisors and branch managers, not the technical admin.
-	reviewers := api.Group("", s.requireRole(store.RoleSupervisor, store.RoleBranchManager))
+	reviewers := api.Group("", s.requireMay(coverage.MayReview))
 	reviewers.POST("/coverage/exemptions", s.createExemption)
 	reviewers.POST("/coverage/signoffs", s.createSignoff)
 	reviewers.POST("/visits/:id/confirm", s.confirmVisit)

@@ -220,6 +220,19 @@ func (s *Server) requireRole(roles ...string) gin.HandlerFunc {
 	}
 }
 
+// requireMay admits only actors whose role a service's own predicate
+// admits (coverage.MayReview, registry.MayImport); the web console asks the
+// same predicates, so each of those rules is written once.
+func (s *Server) requireMay(may func(store.Actor) bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if a, _ := actorOf(c); may(a) {
+			c.Next()
+			return
+		}
+		s.writeError(c, apperr.Forbidden)
+	}
+}
+
 func actorOf(c *gin.Context) (store.Actor, bool) {
 	v, ok := c.Get(ctxActor)
 	if !ok {

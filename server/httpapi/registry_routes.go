@@ -40,7 +40,7 @@ func (s *Server) registryRoutes(api *gin.RouterGroup) {
 	if s.registry == nil {
 		return
 	}
-	importers := api.Group("", s.requireRole(store.RoleBranchManager, store.RoleAdmin))
+	importers := api.Group("", s.requireMay(registry.MayImport))
 	importers.POST("/imports", s.createImport)
 	importers.GET("/imports", s.listImports)
 	importers.GET("/imports/:id", s.getImport)

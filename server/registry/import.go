@@ -130,7 +130,7 @@ func (s *Service) Compute(ctx context.Context, a store.Actor, in ImportInput) (*
 	if s.codecErr != nil {
 		return nil, apperr.Internal.Wrap(s.codecErr)
 	}
-	if a.Role != store.RoleAdmin && a.Role != store.RoleBranchManager {
+	if !MayImport(a) {
 		return nil, forbidden("只有管理员和分行经理可以导入监测名单", "only admins and branch managers may import the monitoring list")
 	}
 	branch, err := s.db.ResolveBranch(ctx, a, in.Branch)
@@ -553,23 +553,30 @@ func (s *Service) GetImport(ctx context.Context, a store.Actor, id string) (Prev
 
 // ListImports lists a branch's imports, newest first.
 func (s *Service) ListImports(ctx context.Context, a store.Actor, branch string, limit int) ([]Preview, error) {
+	out, _, err := s.ImportsPage(ctx, a, branch, store.ListPage{Sort: "created", Desc: true, Limit: limit})
+	return out, err
+}
+
+// ImportsPage pages through a branch's imports (sort keys in
+// store.SnapshotSorts; the search matches the file name) with their total.
+func (s *Service) ImportsPage(ctx context.Context, a store.Actor, branch string, p store.ListPage) ([]Preview, int64, error) {
 	b, err := s.db.ResolveBranch(ctx, a, branch)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	snaps, err := s.db.Snapshots(ctx, a, b.ID, limit)
+	snaps, total, err := s.db.SnapshotsPage(ctx, a, b.ID, p)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	out := make([]Preview, 0, len(snaps))
 	for _, sn := range snaps {
 		p, err := toPreview(sn)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		out = append(out, p)
 	}
-	return out, nil
+	return out, total, nil
 }
 
 func toPreview(sn store.Snapshot) (Preview, error) {
@@ -638,11 +645,26 @@ func (s *Service) ImportProblems(ctx context.Context, a store.Actor, id string) 
 	if err != nil {
 		return nil, err
 	}
+	return problemsOf(ps), nil
+}
+
+// ImportProblemsPage pages through a preview's errors and warnings (sort
+// keys in store.ImportProblemSorts; the search matches a row number, the
+// column or the message) with their total.
+func (s *Service) ImportProblemsPage(ctx context.Context, a store.Actor, id string, p store.ListPage) ([]Problem, int64, error) {
+	ps, total, err := s.db.ImportProblemsPage(ctx, a, id, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	return problemsOf(ps), total, nil
+}
+
+func problemsOf(ps []store.ImportProblem) []Problem {
 	out := make([]Problem, len(ps))
 	for i, p := range ps {
 		out[i] = Problem{Problem: importfile.Problem{Line: p.Line, Column: p.Col, Code: p.Code, Message: p.Message, MessageEN: p.MessageEN}, Severity: p.Severity}
 	}
-	return out, nil
+	return out
 }
 
 // ReportRows strips the severities for importfile's report writers.

@@ -249,21 +249,69 @@ func (s *Service) Versions(ctx context.Context, a store.Actor, month, org string
 	if err != nil {
 		return VersionsView{}, err
 	}
-	people, err := s.db.ReportPeople(ctx, sc.Branch.ID)
-	if err != nil {
-		return VersionsView{}, err
-	}
 	out := VersionsView{Month: m, Org: orgOf(sc.Unit), Versions: []VersionInfo{}}
+	infos, err := s.versionInfos(ctx, a, sc.Branch.ID, vs)
+	if err != nil {
+		return out, err
+	}
+	out.Versions = append(out.Versions, infos...)
+	return out, nil
+}
+
+// VersionList is one page of a branch's versions of every month.
+type VersionList struct {
+	Org      Org            `json:"org"`
+	Versions []MonthVersion `json:"versions"`
+	Total    int64          `json:"total"`
+}
+
+// MonthVersion is a version with its month.
+type MonthVersion struct {
+	Month string `json:"month"`
+	VersionInfo
+}
+
+// VersionsPage pages through the frozen versions of every month of the
+// branch the org unit belongs to (sort keys in store.ReportVersionSorts; the
+// search matches the month from its start or the maker's username).
+func (s *Service) VersionsPage(ctx context.Context, a store.Actor, org string, p store.ListPage) (VersionList, error) {
+	sc, err := s.resolve(ctx, a, org)
+	if err != nil {
+		return VersionList{}, err
+	}
+	vs, total, err := s.db.ReportVersionsPage(ctx, sc.Branch.ID, p)
+	if err != nil {
+		return VersionList{}, err
+	}
+	infos, err := s.versionInfos(ctx, a, sc.Branch.ID, vs)
+	if err != nil {
+		return VersionList{}, err
+	}
+	out := VersionList{Org: orgOf(sc.Unit), Versions: make([]MonthVersion, len(vs)), Total: total}
+	for i, v := range vs {
+		out.Versions[i] = MonthVersion{Month: v.Month, VersionInfo: infos[i]}
+	}
+	return out, nil
+}
+
+// versionInfos describes versions, with their files for those who may
+// download them.
+func (s *Service) versionInfos(ctx context.Context, a store.Actor, branchID string, vs []store.ReportVersion) ([]VersionInfo, error) {
+	people, err := s.db.ReportPeople(ctx, branchID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]VersionInfo, 0, len(vs))
 	for _, v := range vs {
 		vi := versionInfo(v, people)
-		if a.Role == store.RoleBranchManager || a.Role == store.RoleAdmin {
-			fs, err := s.db.ReportFiles(ctx, sc.Branch.ID, m, v.Version)
+		if MayReadFiles(a) {
+			fs, err := s.db.ReportFiles(ctx, branchID, v.Month, v.Version)
 			if err != nil {
-				return out, err
+				return nil, err
 			}
 			vi.Files = fileInfos(fs)
 		}
-		out.Versions = append(out.Versions, vi)
+		out = append(out, vi)
 	}
 	return out, nil
 }
@@ -469,7 +517,7 @@ func (s *Service) Close(ctx context.Context, a store.Actor, month, org string) (
 	if err != nil {
 		return VersionInfo{}, err
 	}
-	if a.Role == store.RoleOfficer || a.Role == store.RoleSupervisor {
+	if !MayClose(a) {
 		return VersionInfo{}, store.ErrReportCloseForbidden
 	}
 	sc, err := s.resolve(ctx, a, org)
@@ -502,7 +550,7 @@ func (s *Service) File(ctx context.Context, a store.Actor, month string, version
 	if err != nil {
 		return store.ReportFile{}, err
 	}
-	if a.Role != store.RoleBranchManager && a.Role != store.RoleAdmin {
+	if !MayReadFiles(a) {
 		return store.ReportFile{}, errFilesStaff
 	}
 	if format != FormatXLSX && format != FormatCSV {
@@ -528,7 +576,7 @@ func (s *Service) VersionFiles(ctx context.Context, a store.Actor, month string,
 	if err != nil {
 		return nil, err
 	}
-	if a.Role != store.RoleBranchManager && a.Role != store.RoleAdmin {
+	if !MayReadFiles(a) {
 		return nil, errFilesStaff
 	}
 	sc, err := s.resolve(ctx, a, org)

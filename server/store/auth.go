@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -361,6 +362,23 @@ type DeviceInfo struct {
 type DeviceFilter struct {
 	UserID string // only this user's devices
 	Status string // active or revoked; empty for both
+	// StaleBefore, when set, keeps only the active devices that have not
+	// synced since then (or never) or that hold work they have not synced.
+	StaleBefore time.Time
+}
+
+func (f DeviceFilter) apply(q *gorm.DB) *gorm.DB {
+	if f.UserID != "" {
+		q = q.Where("d.user_id = ?", f.UserID)
+	}
+	if f.Status != "" {
+		q = q.Where("d.status = ?", f.Status)
+	}
+	if !f.StaleBefore.IsZero() {
+		q = q.Where("d.status = ? AND (d.pending_changes > 0 OR d.last_sync_at IS NULL OR d.last_sync_at < ?)",
+			DeviceActive, f.StaleBefore.UTC())
+	}
+	return q
 }
 
 func devicesQuery(q *gorm.DB) *gorm.DB {
@@ -391,18 +409,43 @@ func (a Actor) scopeDevices(q *gorm.DB) *gorm.DB {
 
 // ListDevices lists the devices the actor reaches, by org unit, user and age.
 func (db *DB) ListDevices(ctx context.Context, a Actor, f DeviceFilter) ([]DeviceInfo, error) {
-	q := a.scopeDevices(devicesQuery(db.gorm.WithContext(ctx)))
-	if f.UserID != "" {
-		q = q.Where("d.user_id = ?", f.UserID)
-	}
-	if f.Status != "" {
-		q = q.Where("d.status = ?", f.Status)
-	}
+	q := f.apply(a.scopeDevices(devicesQuery(db.gorm.WithContext(ctx))))
 	var out []DeviceInfo
 	if err := q.Order("o.path, u.username, d.created_at").Scan(&out).Error; err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	return out, nil
+}
+
+// DeviceSorts is the allow-list of sort keys for devices.
+var DeviceSorts = map[string]string{
+	"user":      "u.username",
+	"unit":      "o.name",
+	"last_sync": "d.last_sync_at",
+	"pending":   "d.pending_changes",
+	"status":    "d.status",
+}
+
+// ListDevicesPage pages through the devices the actor reaches with their
+// total. The search matches the user's username or name, or the device's
+// name.
+func (db *DB) ListDevicesPage(ctx context.Context, a Actor, f DeviceFilter, p ListPage) ([]DeviceInfo, int64, error) {
+	q := f.apply(a.scopeDevices(devicesQuery(db.gorm.WithContext(ctx))))
+	if t := strings.TrimSpace(p.Q); t != "" {
+		like := "%" + likeEscape(strings.ToLower(t)) + "%"
+		q = q.Where(`(LOWER(u.username) LIKE ? ESCAPE '\' OR LOWER(u.display_name) LIKE ? ESCAPE '\' OR LOWER(d.name) LIKE ? ESCAPE '\')`,
+			like, like, like)
+	}
+	var total int64
+	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count devices: %w", err)
+	}
+	limit, offset := p.window()
+	var out []DeviceInfo
+	if err := q.Order(p.order(DeviceSorts, "user", "u.username, d.id")).Limit(limit).Offset(offset).Scan(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list devices: %w", err)
+	}
+	return out, total, nil
 }
 
 // DeviceByID loads one device the actor reaches; ErrNotFound otherwise.

@@ -458,17 +458,60 @@ func (tx *Tx) CreateCoverageSignoff(a Actor, s CoverageSignoff) (CoverageSignoff
 // CoverageSignoffs lists the sign-offs of the scope's outlets, newest first,
 // optionally for one month.
 func (db *DB) CoverageSignoffs(ctx context.Context, a Actor, s CoverageScope, month string) ([]SignoffRow, error) {
+	if s.Kind == "officer" {
+		return nil, nil
+	}
+	var out []SignoffRow
+	if err := db.signoffsQuery(ctx, a, s, month).Order("s.month DESC, o.code, s.signed_at DESC").Scan(&out).Error; err != nil {
+		return nil, fmt.Errorf("list sign-offs: %w", err)
+	}
+	return out, nil
+}
+
+// SignoffSorts is the allow-list of sort keys for sign-offs.
+var SignoffSorts = map[string]string{
+	"signed_at": "s.signed_at",
+	"month":     "s.month",
+	"outlet":    "o.code",
+	"signer":    "u.display_name",
+}
+
+// CoverageSignoffsPage pages through the sign-offs of the scope's outlets
+// with their total. The search matches the outlet's code or name, or the
+// signer's name or username.
+func (db *DB) CoverageSignoffsPage(ctx context.Context, a Actor, s CoverageScope, month string, p ListPage) ([]SignoffRow, int64, error) {
+	if s.Kind == "officer" {
+		return nil, 0, nil
+	}
+	q := db.signoffsQuery(ctx, a, s, month)
+	if t := strings.TrimSpace(p.Q); t != "" {
+		like := "%" + likeEscape(strings.ToLower(t)) + "%"
+		q = q.Where(`(LOWER(o.code) LIKE ? ESCAPE '\' OR o.name LIKE ? ESCAPE '\' OR u.display_name LIKE ? ESCAPE '\' OR LOWER(u.username) LIKE ? ESCAPE '\')`,
+			likeEscape(strings.ToLower(t))+"%", like, like, like)
+	}
+	var total int64
+	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count sign-offs: %w", err)
+	}
+	limit, offset := p.window()
+	var out []SignoffRow
+	err := q.Order(p.order(SignoffSorts, "signed_at", "s.signed_at DESC, s.id")).Limit(limit).Offset(offset).Scan(&out).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("list sign-offs: %w", err)
+	}
+	return out, total, nil
+}
+
+// signoffsQuery selects the sign-offs of the scope's outlets that the actor
+// reaches, optionally of one month.
+func (db *DB) signoffsQuery(ctx context.Context, a Actor, s CoverageScope, month string) *gorm.DB {
 	q := db.gorm.WithContext(ctx).Table("coverage_signoffs s").
 		Select(`s.*, u.username AS signer_username, u.display_name AS signer_name, o.code AS outlet_code, o.name AS outlet_name,
 			(SELECT n.id FROM coverage_signoffs n WHERE n.branch_id = s.branch_id AND n.supersedes_id = s.id) AS superseded_by`).
 		Joins("JOIN users u ON u.id = s.signed_by").
 		Joins("JOIN org_units o ON o.id = s.outlet_id").
 		Where("s.branch_id = ?", s.BranchID)
-	switch s.Kind {
-	case "officer":
-		return nil, nil
-	case KindBranch:
-	default:
+	if s.Kind != KindBranch {
 		q = q.Where("s.outlet_id IN ?", s.UnitIDs)
 	}
 	// The actor's own reach, decided on the org tree as everywhere else.
@@ -484,9 +527,5 @@ func (db *DB) CoverageSignoffs(ctx context.Context, a Actor, s CoverageScope, mo
 	if month != "" {
 		q = q.Where("s.month = ?", month)
 	}
-	var out []SignoffRow
-	if err := q.Order("s.month DESC, o.code, s.signed_at DESC").Scan(&out).Error; err != nil {
-		return nil, fmt.Errorf("list sign-offs: %w", err)
-	}
-	return out, nil
+	return q
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -198,12 +200,39 @@ func snapshotFor(q *gorm.DB, a Actor, id string) (Snapshot, error) {
 
 // Snapshots lists a branch's imports, newest first.
 func (db *DB) Snapshots(ctx context.Context, a Actor, branchID string, limit int) ([]Snapshot, error) {
-	if !managesBranch(a, branchID) {
-		return nil, errImportForbidden
-	}
-	var out []Snapshot
-	err := db.gorm.WithContext(ctx).Where("branch_id = ?", branchID).Order("created_at DESC").Limit(limit).Find(&out).Error
+	out, _, err := db.SnapshotsPage(ctx, a, branchID, ListPage{Sort: "created", Desc: true, Limit: limit})
 	return out, err
+}
+
+// SnapshotSorts is the allow-list of sort keys for a branch's imports.
+var SnapshotSorts = map[string]string{
+	"created": "created_at",
+	"file":    "file_name",
+	"status":  "status",
+	"version": "version",
+}
+
+// SnapshotsPage pages through a branch's imports with their total. The
+// search matches the uploaded file's name, which is how people tell one
+// list from another.
+func (db *DB) SnapshotsPage(ctx context.Context, a Actor, branchID string, p ListPage) ([]Snapshot, int64, error) {
+	if !managesBranch(a, branchID) {
+		return nil, 0, errImportForbidden
+	}
+	q := db.gorm.WithContext(ctx).Model(&Snapshot{}).Where("branch_id = ?", branchID)
+	if s := strings.TrimSpace(p.Q); s != "" {
+		q = q.Where(`LOWER(file_name) LIKE ? ESCAPE '\'`, "%"+likeEscape(strings.ToLower(s))+"%")
+	}
+	var total int64
+	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count imports: %w", err)
+	}
+	limit, offset := p.window()
+	var out []Snapshot
+	if err := q.Order(p.order(SnapshotSorts, "created", "id DESC")).Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list imports: %w", err)
+	}
+	return out, total, nil
 }
 
 // DiscardPreview drops an uncommitted preview and its staged rows.
@@ -232,6 +261,43 @@ func (db *DB) ImportProblems(ctx context.Context, a Actor, id string) ([]ImportP
 	var out []ImportProblem
 	err = db.gorm.WithContext(ctx).Where("branch_id = ? AND preview_id = ?", s.BranchID, s.ID).Order("ord").Find(&out).Error
 	return out, err
+}
+
+// ImportProblemSorts is the allow-list of sort keys for a preview's findings.
+var ImportProblemSorts = map[string]string{
+	"row":      "line",
+	"column":   "col",
+	"severity": "severity",
+}
+
+// ImportProblemsPage pages through a preview's findings with their total.
+// The search matches the column's name or the message (which names the
+// household number where the row has one), or a row number exactly.
+func (db *DB) ImportProblemsPage(ctx context.Context, a Actor, id string, p ListPage) ([]ImportProblem, int64, error) {
+	s, err := db.Snapshot(ctx, a, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	q := db.gorm.WithContext(ctx).Model(&ImportProblem{}).Where("branch_id = ? AND preview_id = ?", s.BranchID, s.ID)
+	if t := strings.TrimSpace(p.Q); t != "" {
+		like := "%" + likeEscape(strings.ToLower(t)) + "%"
+		line, err := strconv.Atoi(t)
+		if err != nil || line < 1 {
+			line = -1
+		}
+		q = q.Where(`(line = ? OR LOWER(col) LIKE ? ESCAPE '\' OR LOWER(message) LIKE ? ESCAPE '\' OR LOWER(message_en) LIKE ? ESCAPE '\')`,
+			line, like, like, like)
+	}
+	var total int64
+	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("count import problems: %w", err)
+	}
+	limit, offset := p.window()
+	var out []ImportProblem
+	if err := q.Order(p.order(ImportProblemSorts, "row", "ord")).Limit(limit).Offset(offset).Find(&out).Error; err != nil {
+		return nil, 0, fmt.Errorf("list import problems: %w", err)
+	}
+	return out, total, nil
 }
 
 // PreviewItem is one household in a preview or a committed change report.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -251,6 +252,37 @@ func (db *DB) ReportVersions(ctx context.Context, branchID, month string) ([]Rep
 		return nil, fmt.Errorf("report: versions: %w", err)
 	}
 	return out, nil
+}
+
+// ReportVersionSorts is the allow-list of sort keys for a branch's versions.
+var ReportVersionSorts = map[string]string{
+	"month":   "v.month",
+	"version": "v.version",
+	"created": "v.created_at",
+	"late":    "v.late_records",
+}
+
+// ReportVersionsPage pages through a branch's versions of every month with
+// their total. The search matches the month from its start ("2026" or
+// "2026-03") or the username of whoever made the version.
+func (db *DB) ReportVersionsPage(ctx context.Context, branchID string, p ListPage) ([]ReportVersion, int64, error) {
+	q := db.gorm.WithContext(ctx).Table("report_versions v").Where("v.branch_id = ?", branchID)
+	if t := strings.TrimSpace(p.Q); t != "" {
+		q = q.Where(`(v.month LIKE ? ESCAPE '\' OR v.created_by IN (SELECT u.id FROM users u WHERE LOWER(u.username) LIKE ? ESCAPE '\'))`,
+			likeEscape(t)+"%", "%"+likeEscape(strings.ToLower(t))+"%")
+	}
+	var total int64
+	if err := q.Session(&gorm.Session{}).Count(&total).Error; err != nil {
+		return nil, 0, fmt.Errorf("report: count versions: %w", err)
+	}
+	limit, offset := p.window()
+	var out []ReportVersion
+	err := q.Select("v.*").Order(p.order(ReportVersionSorts, "month", "v.month DESC, v.version DESC")).
+		Limit(limit).Offset(offset).Scan(&out).Error
+	if err != nil {
+		return nil, 0, fmt.Errorf("report: versions: %w", err)
+	}
+	return out, total, nil
 }
 
 // ReportVersionsWithoutFiles lists versions that lack some of their files.
