@@ -277,7 +277,8 @@ func TestReviewAndSignOff(t *testing.T) {
 }
 
 // TestConsoleAgreesWithAPI checks that for every role the console refuses
-// the coverage writes the API refuses, and admits the ones it admits.
+// the coverage writes and the imports the API refuses, and admits the ones
+// it admits: both ask the services' own role predicates.
 func TestConsoleAgreesWithAPI(t *testing.T) {
 	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		bk := newBank(t, env)
@@ -298,6 +299,18 @@ func TestConsoleAgreesWithAPI(t *testing.T) {
 		}
 		if v := visitRow(t, env.DB, bk.visit1); v.Status != "recorded" {
 			t.Fatalf("visit changed to %s", v.Status)
+		}
+		// Imports: the registry's rule, asked by both.
+		for _, user := range []string{testenv.Admin, testenv.Manager1, testenv.Supervisor1} {
+			tok := env.Login(t, user, testenv.Password, "laptop2-"+user)
+			api, _ := env.Do(t, http.MethodGet, "/api/v1/imports?branch="+testenv.BranchCode, tok.AccessToken, nil)
+			con := mustSignIn(t, env, user).get("/console/imports?branch=" + testenv.BranchCode)
+			if api.StatusCode != con.Status {
+				t.Fatalf("%s imports: API answers %d, console %d", user, api.StatusCode, con.Status)
+			}
+			if want := user != testenv.Supervisor1; (con.Status == http.StatusOK) != want {
+				t.Fatalf("%s imports: console answers %d", user, con.Status)
+			}
 		}
 	})
 }

@@ -72,7 +72,6 @@ var (
 	msgCSRF         = message{"页面已过期或来源不明，请刷新页面后重试", "This form has expired or did not come from this console; reload the page and try again"}
 	msgTooLarge     = message{"提交的内容过大", "The submitted content is too large"}
 	msgLoginMissing = message{"请输入用户名和密码", "Enter your username and password"}
-	msgBadLogin     = message{"用户名或密码错误", "Wrong username or password"}
 	msgOfficer      = message{"您好！客户经理请使用手机上的“入户走访”应用办理业务，管理台仅供网点主管、分行经理和管理员使用。", "Hello! Loan officers work in the phone app; this console is for supervisors, branch managers and administrators."}
 	msgDisabled     = message{"账号已停用，请联系管理员", "This account is disabled; contact your administrator"}
 	msgNotFound     = message{"记录不存在或不在您的权限范围内", "Not found, or outside your scope"}
@@ -295,6 +294,9 @@ var pageCatalog = map[string]message{
 	"ov.never":         {"从未同步", "Never synced"},
 	"ov.flagged":       {"待核查的异常走访", "Flagged visits waiting"},
 	"ov.flagged.all":   {"查看全部待核查走访", "See the whole review queue"},
+	"ov.stale.all":     {"查看全部滞后设备", "See every lagging phone"},
+	"ov.overdue.all":   {"在月报中查看全部逾期", "See every overdue assignment in the monthly report"},
+	"ov.more":          {"（另有 %d 条未列出）", "(%d more not shown)"},
 	"ov.overdue":       {"逾期未走访的分配", "Overdue assignments"},
 	"ov.overdue.n":     {"共 %g 户已过走访期限仍未走访（按月报口径）", "%g households are past their deadline and not yet visited (as the monthly report counts them)"},
 	"ov.overdue.count": {"逾期户数", "Overdue"},
@@ -368,6 +370,8 @@ var pageCatalog = map[string]message{
 	"rev.reason":            {"问题说明（必填）", "What is wrong (required)"},
 	"rev.truncated":         {"队列过长，只显示前 5000 条，请按月份或机构筛选。", "The queue is long; only the first 5,000 are shown. Filter by month or org unit."},
 	"rev.population":        {"本月走访 %d 次，抽取 %d 次", "%d visits this month, %d sampled"},
+	"rev.population.sort":   {"本月走访次数", "Visits this month"},
+	"rev.spot.hint":         {"客户经理姓名、户编号或户主姓名", "Officer's name, household number or head's name"},
 	"rev.ok.confirmed":      {"已确认该次走访。", "The visit has been confirmed."},
 	"rev.ok.already":        {"该次走访此前已确认。", "The visit was already confirmed."},
 	"rev.ok.issues":         {"已标记为有问题，并向客户经理派发整改任务。", "Marked as having issues; the officer has been sent a task."},
@@ -419,6 +423,7 @@ var pageCatalog = map[string]message{
 	"rep.close.branch":     {"关账按分行办理：请选择分行。", "A month is closed for a branch: choose the branch."},
 	"rep.ok.closed":        {"已关账，报表文件已生成。", "The month is closed and its files are ready."},
 	"rep.no.versions":      {"没有冻结的版本", "No frozen versions"},
+	"rep.late.hint":        {"户编号、客户经理或记录类型", "Household number, officer or kind of record"},
 	"rep.versions.hint":    {"月份（如 2026-03）或操作人用户名", "Month (e.g. 2026-03) or the maker's username"},
 	"rep.before":           {"原值", "Before"},
 	"rep.after":            {"新值", "After"},

@@ -81,23 +81,30 @@ const (
 )
 
 type overviewView struct {
-	Month     string
-	Org       string
-	Orgs      []orgChoice
-	Summary   coverage.Summary
-	Bars      []bar
-	ChartH    int
-	ChartW    int
-	BarX      int
-	TrackW    int
-	PctX      int
-	Stale     []coverage.OfficerHealth
-	StaleDays int
-	Flagged   []coverage.ReviewItem
-	MoreFlags bool
-	Overdue   []report.Line
-	OverdueN  float64
-	OverdueAt *time.Time
+	Month   string
+	Org     string
+	Orgs    []orgChoice
+	Summary coverage.Summary
+	Bars    []bar
+	ChartH  int
+	ChartW  int
+	BarX    int
+	TrackW  int
+	PctX    int
+	// The overview's panels show the top of lists that live, paged,
+	// sorted and searchable, on their own pages: stale phones on the
+	// devices page, flagged visits in the review queue, overdue
+	// assignments in the monthly report sorted by that figure.
+	Stale       []coverage.OfficerHealth
+	StaleMore   int
+	StaleDays   int
+	Flagged     []coverage.ReviewItem
+	MoreFlags   bool
+	Overdue     []report.Line
+	OverdueMore int
+	OverdueN    float64
+	OverdueAt   *time.Time
+	OverdueLink string
 }
 
 func (cs *Console) overview(c *gin.Context) {
@@ -133,8 +140,9 @@ func (cs *Console) overview(c *gin.Context) {
 			v.Stale = append(v.Stale, o)
 		}
 	}
+	v.Stale, v.StaleMore = top(v.Stale)
 
-	q, err := cs.d.Coverage.Review(ctx, a, coverage.ReviewRequest{Status: store.ReviewFlagged, OrgID: l.Scope.ID, Limit: "10"})
+	q, err := cs.d.Coverage.Review(ctx, a, coverage.ReviewRequest{Status: store.ReviewFlagged, OrgID: l.Scope.ID, Limit: strconv.Itoa(overviewTop)})
 	if err != nil {
 		cs.fail(c, err)
 		return
@@ -194,7 +202,20 @@ func (cs *Console) overdue(c *gin.Context, a store.Actor, units []store.OrgUnit,
 	slices.SortStableFunc(v.Overdue, func(x, y report.Line) int {
 		return cmp.Or(cmp.Compare(levelRank(x.Level), levelRank(y.Level)), -cmp.Compare(x.Figures[overdueFigure], y.Figures[overdueFigure]))
 	})
+	v.Overdue, v.OverdueMore = top(v.Overdue)
+	v.OverdueLink = Base + "/reports?" + url.Values{"month": {month}, "org": {code}, "sort": {overdueFigure}, "dir": {"desc"}}.Encode()
 	return nil
+}
+
+// overviewTop is how many rows an overview panel shows.
+const overviewTop = 10
+
+// top keeps a panel's first rows and says how many it left out.
+func top[T any](rows []T) ([]T, int) {
+	if len(rows) <= overviewTop {
+		return rows, 0
+	}
+	return rows[:overviewTop], len(rows) - overviewTop
 }
 
 const overdueFigure = "assignments_overdue"
@@ -478,6 +499,32 @@ type reviewView struct {
 	MayReview bool
 	Back      string
 	Spot      *coverage.SpotChecks
+	SpotList  listState
+	SpotRows  []coverage.SpotCheck
+	SpotPager pager
+}
+
+// spotSorts: the officers of a spot check, searched by the officer's name
+// or by the number or head's name of a sampled household.
+var spotSorts = memSorts[coverage.SpotCheck]{
+	"officer":    func(a, b coverage.SpotCheck) int { return cmp.Compare(a.OfficerName, b.OfficerName) },
+	"population": func(a, b coverage.SpotCheck) int { return cmp.Compare(a.Population, b.Population) },
+}
+
+func spotMatch(s coverage.SpotCheck, q string) bool {
+	if has(s.OfficerName, q) {
+		return true
+	}
+	for _, v := range s.Visits {
+		if householdMatch(v.HouseholdNo, v.HeadName, q) {
+			return true
+		}
+	}
+	return false
+}
+
+func spotTie(a, b coverage.SpotCheck) int {
+	return cmp.Or(cmp.Compare(a.OfficerName, b.OfficerName), cmp.Compare(a.OfficerID, b.OfficerID))
 }
 
 // maxQueue caps how much of a queue one page view reads; a queue longer
@@ -508,6 +555,8 @@ func (cs *Console) reviewsPage(c *gin.Context) {
 			return
 		}
 		v.Month, v.Spot = sc.Month, &sc
+		v.SpotList = parseSubList(c, "s", "spot", spotSorts.allowed(), "officer", false)
+		v.SpotRows, v.SpotPager = pageMem(v.SpotList, sc.Officers, spotMatch, spotSorts, spotTie)
 		cs.render(c, http.StatusOK, "reviews", cs.page(c, "reviews", "nav.reviews", v))
 		return
 	}

@@ -142,6 +142,46 @@ type diffView struct {
 	Labels  map[string]string
 	Org     string
 	Figures []report.FigureInfo
+
+	LineList  listState
+	Lines     []report.DiffLine
+	LinePager pager
+	LateList  listState
+	Late      []report.LateRecord
+	LatePager pager
+}
+
+var levelOrder = map[string]int{store.LevelBranch: 0, store.LevelCounty: 1, store.LevelOutlet: 2, store.LevelOfficer: 3}
+
+// diffLineSorts: the lines a restatement changed, searched by the unit's
+// or officer's name or code.
+var diffLineSorts = memSorts[report.DiffLine]{
+	"level":  func(a, b report.DiffLine) int { return cmp.Compare(levelOrder[a.Level], levelOrder[b.Level]) },
+	"name":   func(a, b report.DiffLine) int { return cmp.Compare(a.Name, b.Name) },
+	"change": func(a, b report.DiffLine) int { return cmp.Compare(a.Change, b.Change) },
+}
+
+func diffLineMatch(l report.DiffLine, q string) bool { return has(l.Name, q) || prefixed(l.Code, q) }
+
+func diffLineTie(a, b report.DiffLine) int {
+	return cmp.Or(cmp.Compare(levelOrder[a.Level], levelOrder[b.Level]), cmp.Compare(a.Code, b.Code),
+		cmp.Compare(a.CountyID+a.OutletID+a.OfficerID, b.CountyID+b.OutletID+b.OfficerID))
+}
+
+// lateSorts: the late records behind a restatement, searched by household
+// number, officer or kind of record.
+var lateSorts = memSorts[report.LateRecord]{
+	"arrived":      func(a, b report.LateRecord) int { return a.ArrivedAt.Compare(b.ArrivedAt) },
+	"household_no": func(a, b report.LateRecord) int { return cmp.Compare(a.HouseholdNo, b.HouseholdNo) },
+	"officer":      func(a, b report.LateRecord) int { return cmp.Compare(a.Officer, b.Officer) },
+}
+
+func lateMatch(r report.LateRecord, q string) bool {
+	return prefixed(r.HouseholdNo, q) || has(r.Officer, q) || has(r.Entity, q)
+}
+
+func lateTie(a, b report.LateRecord) int {
+	return cmp.Or(cmp.Compare(a.ChangeSeq, b.ChangeSeq), cmp.Compare(a.Entity, b.Entity), cmp.Compare(a.EntityID, b.EntityID))
 }
 
 // reportDiff shows what a restatement changed from the version it replaces.
@@ -165,7 +205,14 @@ func (cs *Console) reportDiff(c *gin.Context) {
 			labels[f.Code] = f.LabelEN
 		}
 	}
-	cs.render(c, http.StatusOK, "reportdiff", cs.page(c, "reports", "rep.diff", diffView{D: d, Labels: labels, Org: org}))
+	v := diffView{D: d, Labels: labels, Org: org}
+	// Both lists come whole from the report service, which computes the
+	// difference, so they are searched, sorted and paged here.
+	v.LineList = parseList(c, diffLineSorts.allowed(), "level", false, "org")
+	v.Lines, v.LinePager = pageMem(v.LineList, d.Lines, diffLineMatch, diffLineSorts, diffLineTie)
+	v.LateList = parseSubList(c, "l", "late", lateSorts.allowed(), "arrived", false)
+	v.Late, v.LatePager = pageMem(v.LateList, d.LateRecords, lateMatch, lateSorts, lateTie)
+	cs.render(c, http.StatusOK, "reportdiff", cs.page(c, "reports", "rep.diff", v))
 }
 
 // reportFile downloads a stored XLSX or CSV of a version.
