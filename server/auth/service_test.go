@@ -3,6 +3,7 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,6 +236,41 @@ func TestThrottleWindow(t *testing.T) {
 			wantCode(t, err, syncproto.CodeInvalidCredentials)
 		}
 		f.mustLogin(t, testenv.Officer1, "p")
+	})
+}
+
+// TestCheckPasswordSharesTheLoginBudget: a password check, as the web
+// console makes, counts its failures against the same account and address
+// budgets as the app's login, and is refused once they are spent.
+func TestCheckPasswordSharesTheLoginBudget(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		f := newFixture(t, db)
+		ctx := context.Background()
+		v, err := f.svc.CheckPassword(ctx, " "+testenv.Manager1+" ", testenv.Password, "192.0.2.1")
+		if err != nil || v.User.Username != testenv.Manager1 || v.ThrottleKey == "" {
+			t.Fatalf("right password: %+v, %v", v, err)
+		}
+		_, err = f.svc.CheckPassword(ctx, "nobody-at-all", "whatever", "192.0.2.1")
+		wantCode(t, err, syncproto.CodeInvalidCredentials)
+		_, err = f.svc.CheckPassword(ctx, testenv.Manager1, strings.Repeat("x", 1025), "192.0.2.1")
+		wantCode(t, err, syncproto.CodeInvalidRequest)
+		for i := 0; i < 3; i++ {
+			_, err := f.svc.CheckPassword(ctx, testenv.Manager1, "wrong-password", "192.0.2.1")
+			wantCode(t, err, syncproto.CodeInvalidCredentials)
+		}
+		for i := 0; i < 2; i++ {
+			_, err := f.login(t, testenv.Manager1, "wrong-password", "laptop")
+			wantCode(t, err, syncproto.CodeInvalidCredentials)
+		}
+		// Five failures, three by a check and two by logins: both refuse.
+		_, err = f.login(t, testenv.Manager1, testenv.Password, "laptop")
+		wantCode(t, err, syncproto.CodeTooManyAttempts)
+		_, err = f.svc.CheckPassword(ctx, testenv.Manager1, testenv.Password, "192.0.2.1")
+		wantCode(t, err, syncproto.CodeTooManyAttempts)
+		// Another account from the same address is not locked by this one.
+		if _, err := f.svc.CheckPassword(ctx, testenv.Supervisor1, testenv.Password, "192.0.2.1"); err != nil {
+			t.Fatalf("another account: %v", err)
+		}
 	})
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/doorstep-dev/doorstep/server/console"
 	"github.com/doorstep-dev/doorstep/server/store"
 	"github.com/doorstep-dev/doorstep/server/testenv"
+	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
 func TestSignInAndSessionCookie(t *testing.T) {
@@ -115,6 +116,10 @@ func TestWrongPasswordAndThrottle(t *testing.T) {
 		p = b.signIn(testenv.Manager1, testenv.Password)
 		wantStatus(t, p, http.StatusTooManyRequests, "throttled")
 		mustContain(t, p.Body, "登录失败次数过多", "throttle message")
+		// The console's failures spent the account's one budget: the app's
+		// login is refused as well.
+		env.DoStatus(t, http.StatusTooManyRequests, http.MethodPost, "/api/v1/auth/login", "",
+			syncproto.LoginRequest{Username: testenv.Manager1, Password: testenv.Password, DeviceID: "laptop"})
 		// Another account from the same address is not locked out by this one.
 		mustSignIn(t, env, testenv.Supervisor1)
 	})
