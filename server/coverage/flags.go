@@ -226,33 +226,61 @@ func visitBefore(a, b *store.Visit) bool {
 	return a.ID < b.ID
 }
 
+// neighbours indexes a flag context's window: each officer's visits and
+// each household's visits of a local day, in visitBefore order.
+type neighbours struct {
+	loc            *time.Location
+	byOfficer      map[string][]*store.Visit
+	byHouseholdDay map[string][]*store.Visit
+}
+
+func indexNeighbours(fc store.FlagContext, loc *time.Location) neighbours {
+	n := neighbours{loc: loc, byOfficer: map[string][]*store.Visit{}, byHouseholdDay: map[string][]*store.Visit{}}
+	for i := range fc.Window {
+		v := &fc.Window[i]
+		n.byOfficer[v.OfficerID] = append(n.byOfficer[v.OfficerID], v)
+		k := n.dayKey(v)
+		n.byHouseholdDay[k] = append(n.byHouseholdDay[k], v)
+	}
+	for _, vs := range n.byOfficer {
+		sort.Slice(vs, func(i, j int) bool { return visitBefore(vs[i], vs[j]) })
+	}
+	for _, vs := range n.byHouseholdDay {
+		sort.Slice(vs, func(i, j int) bool { return visitBefore(vs[i], vs[j]) })
+	}
+	return n
+}
+
+func (n neighbours) dayKey(v *store.Visit) string {
+	return v.HouseholdID + "|" + v.VisitedAt.In(n.loc).Format(time.DateOnly)
+}
+
+// officerAround returns the officer's visits before t and after t (t itself
+// excluded), each in visitBefore order.
+func (n neighbours) officerAround(t *store.Visit) (before, after []*store.Visit) {
+	vs := n.byOfficer[t.OfficerID]
+	i := sort.Search(len(vs), func(i int) bool { return !visitBefore(vs[i], t) })
+	j := i
+	if j < len(vs) && vs[j].ID == t.ID {
+		j++
+	}
+	return vs[:i], vs[j:]
+}
+
 // affectedBy widens a batch of changed visits to every visit whose flags
 // may have changed with them: the officer's next visit (its previous visit
 // changed) and the household's later visits the same day (their duplicate
 // check changed).
 func affectedBy(fc store.FlagContext, loc *time.Location) []string {
-	byOfficer := map[string][]*store.Visit{}
-	byHouseholdDay := map[string][]*store.Visit{}
-	for i := range fc.Window {
-		v := &fc.Window[i]
-		byOfficer[v.OfficerID] = append(byOfficer[v.OfficerID], v)
-		k := v.HouseholdID + "|" + v.VisitedAt.In(loc).Format(time.DateOnly)
-		byHouseholdDay[k] = append(byHouseholdDay[k], v)
-	}
+	n := indexNeighbours(fc, loc)
 	ids := []string{}
 	for i := range fc.Targets {
 		t := &fc.Targets[i]
 		ids = append(ids, t.ID)
-		var next *store.Visit
-		for _, o := range byOfficer[t.OfficerID] {
-			if o.ID != t.ID && visitBefore(t, o) && (next == nil || visitBefore(o, next)) {
-				next = o
-			}
+		if _, after := n.officerAround(t); len(after) > 0 {
+			ids = append(ids, after[0].ID)
 		}
-		if next != nil {
-			ids = append(ids, next.ID)
-		}
-		for _, o := range byHouseholdDay[t.HouseholdID+"|"+t.VisitedAt.In(loc).Format(time.DateOnly)] {
+		for _, o := range n.byHouseholdDay[n.dayKey(t)] {
 			if o.ID != t.ID && visitBefore(t, o) {
 				ids = append(ids, o.ID)
 			}
@@ -263,14 +291,7 @@ func affectedBy(fc store.FlagContext, loc *time.Location) []string {
 
 // inputs builds each live target's FlagInput from the loaded context.
 func inputs(fc store.FlagContext, loc *time.Location) map[string]FlagInput {
-	byOfficer := map[string][]*store.Visit{}
-	byHouseholdDay := map[string][]*store.Visit{}
-	for i := range fc.Window {
-		v := &fc.Window[i]
-		byOfficer[v.OfficerID] = append(byOfficer[v.OfficerID], v)
-		k := v.HouseholdID + "|" + v.VisitedAt.In(loc).Format(time.DateOnly)
-		byHouseholdDay[k] = append(byHouseholdDay[k], v)
-	}
+	n := indexNeighbours(fc, loc)
 	out := map[string]FlagInput{}
 	for i := range fc.Targets {
 		t := fc.Targets[i]
@@ -278,20 +299,17 @@ func inputs(fc store.FlagContext, loc *time.Location) map[string]FlagInput {
 			continue
 		}
 		in := FlagInput{Visit: t, Household: fc.Households[t.HouseholdID], Assignments: fc.Assignments[t.HouseholdID], Devices: fc.Devices[t.OfficerID]}
-		for _, o := range byOfficer[t.OfficerID] {
-			if o.ID == t.ID || !visitBefore(o, &t) || o.Lat == nil || o.Lng == nil {
-				continue
-			}
-			if in.Previous == nil || visitBefore(in.Previous, o) {
+		before, _ := n.officerAround(&t)
+		for k := len(before) - 1; k >= 0; k-- {
+			if o := before[k]; o.Lat != nil && o.Lng != nil {
 				in.Previous = o
+				break
 			}
 		}
-		for _, o := range byHouseholdDay[t.HouseholdID+"|"+t.VisitedAt.In(loc).Format(time.DateOnly)] {
-			if o.ID == t.ID || !visitBefore(o, &t) || o.Outcome == "absent" {
-				continue
-			}
-			if in.EarlierSameDay == nil || visitBefore(o, in.EarlierSameDay) {
+		for _, o := range n.byHouseholdDay[n.dayKey(&t)] {
+			if o.ID != t.ID && visitBefore(o, &t) && o.Outcome != "absent" {
 				in.EarlierSameDay = o
+				break
 			}
 		}
 		out[t.ID] = in
@@ -302,7 +320,8 @@ func inputs(fc store.FlagContext, loc *time.Location) map[string]FlagInput {
 // FlagVisits recomputes the automatic flags of the given visits of a branch,
 // and of the visits whose flags depend on them, inside tx. Visits whose flags
 // changed are stored and audited (action visit.flags). It is deterministic:
-// the same rows give the same flags, whatever order visits arrived in.
+// the same rows give the same flags, whatever order visits arrived in. The
+// cost is a fixed handful of statements per batch, not per visit.
 func FlagVisits(tx *store.Tx, loc *time.Location, branchID string, visitIDs []string) error {
 	if len(visitIDs) == 0 {
 		return nil
@@ -311,18 +330,25 @@ func FlagVisits(tx *store.Tx, loc *time.Location, branchID string, visitIDs []st
 	if err != nil {
 		return err
 	}
-	first, err := tx.LoadFlagContext(branchID, visitIDs)
+	fc, err := tx.LoadFlagContext(branchID, loc, visitIDs)
 	if err != nil {
 		return err
 	}
-	fc, err := tx.LoadFlagContext(branchID, affectedBy(first, loc))
-	if err != nil {
-		return err
+	// The visits depending on the batch are usually in it already (a
+	// device pushes its visits in order); those that are not are loaded
+	// with their own neighbours and merged in.
+	if extra := missingFrom(fc.Targets, affectedBy(fc, loc)); len(extra) > 0 {
+		more, err := tx.LoadFlagContext(branchID, loc, extra)
+		if err != nil {
+			return err
+		}
+		fc.Merge(more)
 	}
 	th := thresholdsOf(set)
 	ins := inputs(fc, loc)
-	sys := store.Actor{Role: "system", BranchID: branchID}
 	now := store.Now()
+	var ups []store.VisitFlagUpdate
+	var audits []store.AuditTarget
 	for _, t := range fc.Targets {
 		var flags []Flag
 		if in, ok := ins[t.ID]; ok {
@@ -335,18 +361,33 @@ func FlagVisits(tx *store.Tx, loc *time.Location, branchID string, visitIDs []st
 		if sameFlags(fc.StoredFlags[t.ID], body) {
 			continue
 		}
-		if err := tx.SaveVisitFlags(branchID, t.ID, body, rows); err != nil {
-			return err
-		}
+		ups = append(ups, store.VisitFlagUpdate{VisitID: t.ID, JSON: body, Rows: rows})
 		codes := make([]string, len(flags))
 		for i, f := range flags {
 			codes[i] = f.Code
 		}
-		if err := tx.Audit(sys, "visit.flags", "visit", t.ID, map[string]any{"codes": codes, "flags": flags, "officer_id": t.OfficerID}); err != nil {
-			return err
+		audits = append(audits, store.AuditTarget{ID: t.ID, Details: map[string]any{"codes": codes, "flags": flags, "officer_id": t.OfficerID}})
+	}
+	if err := tx.SaveVisitFlags(branchID, ups); err != nil {
+		return err
+	}
+	return tx.AuditMany(store.Actor{Role: "system", BranchID: branchID}, "visit.flags", "visit", audits)
+}
+
+// missingFrom lists the ids that are not among the loaded visits.
+func missingFrom(loaded []store.Visit, ids []string) []string {
+	have := make(map[string]bool, len(loaded))
+	for _, v := range loaded {
+		have[v.ID] = true
+	}
+	var out []string
+	for _, id := range ids {
+		if !have[id] {
+			have[id] = true
+			out = append(out, id)
 		}
 	}
-	return nil
+	return out
 }
 
 func encodeFlags(branchID, visitID string, flags []Flag, now time.Time) (string, []store.VisitFlag, error) {
@@ -371,6 +412,9 @@ func encodeFlags(branchID, visitID string, flags []Flag, now time.Time) (string,
 // sameFlags compares stored and computed flags as JSON values, so that a
 // database that re-spaces JSONB does not look like a change.
 func sameFlags(stored, computed string) bool {
+	if stored == computed {
+		return true
+	}
 	var a, b any
 	if json.Unmarshal([]byte(stored), &a) != nil || json.Unmarshal([]byte(computed), &b) != nil {
 		return false

@@ -5,7 +5,7 @@ import (
 	"sort"
 	"time"
 
-	"gorm.io/gorm/clause"
+	"gorm.io/gorm"
 )
 
 // The automatic checks of arriving visits need, for each visit, the
@@ -18,16 +18,29 @@ import (
 // FlagContext is the data the checks of a batch of visits read.
 type FlagContext struct {
 	Targets     []Visit                 // the visits asked about, deleted ones included
-	Window      []Visit                 // live visits of the same officers or households around the targets' times
-	Households  map[string]Household    // by id: location fields only
-	Assignments map[string][]Assignment // by household id, oldest first
-	Devices     map[string][]string     // officer id → device row ids
+	Window      []Visit                 // live neighbours of the targets (neighbourColumns only): see LoadFlagContext
+	Households  map[string]Household    // the targets' households by id: location fields only
+	Assignments map[string][]Assignment // the targets' households' history by household id, oldest first
+	Devices     map[string][]string     // the targets' officers: officer id → device row ids
 	StoredFlags map[string]string       // visit id → visits.flags as stored
 }
 
 // FlagWindow is how far around a visit's time its neighbours are loaded.
 // Travel between visits more than this apart is never judged impossible.
 const FlagWindow = 48 * time.Hour
+
+// targetColumns are the columns of a visit to flag the checks read.
+const targetColumns = "id, branch_id, household_id, officer_id, device_id, outcome, lat, lng, accuracy_m," +
+	" started_at, ended_at, visited_at, clock_suspect, flags, deleted_at"
+
+// dayStart is the start of t's calendar day in loc.
+func dayStart(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.In(loc).Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
+}
+
+// neighbourColumns are the columns of a neighbouring visit the checks read.
+const neighbourColumns = "id, branch_id, officer_id, household_id, visited_at, lat, lng, outcome"
 
 const covInChunk = 500
 
@@ -57,14 +70,15 @@ func covUniq(ss []string) []string {
 }
 
 // LoadFlagContext loads what the checks of the given visits need.
-func (tx *Tx) LoadFlagContext(branchID string, visitIDs []string) (FlagContext, error) {
+// The same-day check reads the calendar days of loc.
+func (tx *Tx) LoadFlagContext(branchID string, loc *time.Location, visitIDs []string) (FlagContext, error) {
 	fc := FlagContext{
 		Households: map[string]Household{}, Assignments: map[string][]Assignment{},
 		Devices: map[string][]string{}, StoredFlags: map[string]string{},
 	}
 	for _, c := range covChunks(covUniq(visitIDs)) {
 		var vs []Visit
-		if err := tx.Where("branch_id = ? AND id IN ?", branchID, c).Find(&vs).Error; err != nil {
+		if err := tx.Select(targetColumns).Where("branch_id = ? AND id IN ?", branchID, c).Find(&vs).Error; err != nil {
 			return fc, fmt.Errorf("load visits to flag: %w", err)
 		}
 		fc.Targets = append(fc.Targets, vs...)
@@ -86,39 +100,55 @@ func (tx *Tx) LoadFlagContext(branchID string, visitIDs []string) (FlagContext, 
 	}
 	officers, households = covUniq(officers), covUniq(households)
 	seen := map[string]bool{}
-	load := func(col string, ids []string) error {
-		for _, c := range covChunks(ids) {
-			var vs []Visit
-			err := tx.Where("branch_id = ? AND deleted_at IS NULL AND visited_at >= ? AND visited_at <= ? AND "+col+" IN ?",
-				branchID, lo.Add(-FlagWindow), hi.Add(FlagWindow), c).Find(&vs).Error
-			if err != nil {
-				return fmt.Errorf("load neighbouring visits: %w", err)
-			}
-			for _, v := range vs {
-				if !seen[v.ID] {
-					seen[v.ID] = true
-					fc.Window = append(fc.Window, v)
-				}
+	keep := func(vs []Visit) {
+		for _, v := range vs {
+			if !seen[v.ID] {
+				seen[v.ID] = true
+				fc.Window = append(fc.Window, v)
 			}
 		}
-		return nil
 	}
-	if err := load("officer_id", officers); err != nil {
-		return fc, err
+	// The checks read, of the officers' visits, those between the batch's
+	// first and last (the batch's own among them), the latest earlier one
+	// with coordinates (the first target's previous stop) and the next one
+	// after (whose previous stop may now be a target); of the households'
+	// visits, those of the same days. Only the columns the checks read are
+	// loaded: a dense day of an officer's visits must stay cheap.
+	live := tx.Select(neighbourColumns).Where("branch_id = ? AND deleted_at IS NULL", branchID)
+	for _, c := range covChunks(officers) {
+		var in, before, after []Visit
+		if err := live.Session(&gorm.Session{}).Where("officer_id IN ? AND visited_at >= ? AND visited_at <= ?", c, lo, hi).Find(&in).Error; err != nil {
+			return fc, fmt.Errorf("load neighbouring visits: %w", err)
+		}
+		err := tx.Raw("SELECT "+neighbourColumns+" FROM (SELECT "+neighbourColumns+
+			", ROW_NUMBER() OVER (PARTITION BY officer_id ORDER BY visited_at DESC, id DESC) AS rn FROM visits"+
+			" WHERE branch_id = ? AND deleted_at IS NULL AND lat IS NOT NULL AND lng IS NOT NULL AND officer_id IN ? AND visited_at >= ? AND visited_at < ?) AS p WHERE rn = 1",
+			branchID, c, lo.Add(-FlagWindow), lo).Scan(&before).Error
+		if err != nil {
+			return fc, fmt.Errorf("load previous visits: %w", err)
+		}
+		err = tx.Raw("SELECT "+neighbourColumns+" FROM (SELECT "+neighbourColumns+
+			", ROW_NUMBER() OVER (PARTITION BY officer_id ORDER BY visited_at, id) AS rn FROM visits"+
+			" WHERE branch_id = ? AND deleted_at IS NULL AND officer_id IN ? AND visited_at > ? AND visited_at <= ?) AS n WHERE rn = 1",
+			branchID, c, hi, hi.Add(FlagWindow)).Scan(&after).Error
+		if err != nil {
+			return fc, fmt.Errorf("load next visits: %w", err)
+		}
+		keep(in)
+		keep(before)
+		keep(after)
 	}
-	if err := load("household_id", households); err != nil {
-		return fc, err
-	}
-	var allHouseholds []string
-	for _, v := range fc.Window {
-		allHouseholds = append(allHouseholds, v.HouseholdID)
-		fc.StoredFlags[v.ID] = v.Flags
+	for _, c := range covChunks(households) {
+		var vs []Visit
+		if err := live.Session(&gorm.Session{}).Where("household_id IN ? AND visited_at >= ? AND visited_at <= ?", c, dayStart(lo, loc), dayStart(hi, loc).AddDate(0, 0, 1)).Find(&vs).Error; err != nil {
+			return fc, fmt.Errorf("load neighbouring visits: %w", err)
+		}
+		keep(vs)
 	}
 	for _, v := range fc.Targets {
 		fc.StoredFlags[v.ID] = v.Flags
 	}
-	allHouseholds = covUniq(append(allHouseholds, households...))
-	for _, c := range covChunks(allHouseholds) {
+	for _, c := range covChunks(households) {
 		var hs []Household
 		if err := tx.Select("id, branch_id, lat, lng, location_source, officer_id, outlet_id").
 			Where("branch_id = ? AND id IN ?", branchID, c).Find(&hs).Error; err != nil {
@@ -128,19 +158,15 @@ func (tx *Tx) LoadFlagContext(branchID string, visitIDs []string) (FlagContext, 
 			fc.Households[h.ID] = h
 		}
 		var as []Assignment
-		if err := tx.Where("branch_id = ? AND household_id IN ?", branchID, c).Order("assigned_at, id").Find(&as).Error; err != nil {
+		if err := tx.Select("id, branch_id, household_id, officer_id, outlet_due_on, officer_due_on, assigned_at, ended_at").
+			Where("branch_id = ? AND household_id IN ?", branchID, c).Order("assigned_at, id").Find(&as).Error; err != nil {
 			return fc, fmt.Errorf("load assignments: %w", err)
 		}
 		for _, a := range as {
 			fc.Assignments[a.HouseholdID] = append(fc.Assignments[a.HouseholdID], a)
 		}
 	}
-	var allOfficers []string
-	for _, v := range fc.Window {
-		allOfficers = append(allOfficers, v.OfficerID)
-	}
-	allOfficers = covUniq(append(allOfficers, officers...))
-	for _, c := range covChunks(allOfficers) {
+	for _, c := range covChunks(officers) {
 		var ds []Device
 		if err := tx.Select("id, user_id").Where("user_id IN ?", c).Order("id").Find(&ds).Error; err != nil {
 			return fc, fmt.Errorf("load devices: %w", err)
@@ -152,34 +178,105 @@ func (tx *Tx) LoadFlagContext(branchID string, visitIDs []string) (FlagContext, 
 	return fc, nil
 }
 
-// SaveVisitFlags replaces a visit's flags: the rows of visit_flags and the
-// JSON copy in visits.flags. Flags are review data the device never sees, so
-// the visit's version is not bumped and nothing is sent to devices. Rows are
-// upserted and only codes no longer raised are deleted, so two pushes
-// recomputing the same neighbour at once cannot collide on the key.
-func (tx *Tx) SaveVisitFlags(branchID, visitID, flagsJSON string, flags []VisitFlag) error {
-	codes := make([]string, len(flags))
-	for i, f := range flags {
-		codes[i] = f.Code
+// Merge adds another context's visits and lookups to fc, so that a batch
+// whose dependants lie outside it loads only what it lacks.
+func (fc *FlagContext) Merge(o FlagContext) {
+	have := make(map[string]bool, len(fc.Targets)+len(fc.Window))
+	for _, v := range fc.Targets {
+		have["t"+v.ID] = true
 	}
-	del := tx.Where("branch_id = ? AND visit_id = ?", branchID, visitID)
-	if len(codes) > 0 {
-		del = del.Where("code NOT IN ?", codes)
+	for _, v := range fc.Window {
+		have["w"+v.ID] = true
 	}
-	if err := del.Delete(&VisitFlag{}).Error; err != nil {
-		return fmt.Errorf("clear visit flags: %w", err)
-	}
-	if len(flags) > 0 {
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "branch_id"}, {Name: "visit_id"}, {Name: "code"}},
-			DoUpdates: clause.AssignmentColumns([]string{"evidence", "created_at"}),
-		}).Create(&flags).Error
-		if err != nil {
-			return fmt.Errorf("store visit flags: %w", err)
+	for _, v := range o.Targets {
+		if !have["t"+v.ID] {
+			fc.Targets = append(fc.Targets, v)
 		}
 	}
-	if err := tx.Model(&Visit{}).Where("branch_id = ? AND id = ?", branchID, visitID).UpdateColumn("flags", flagsJSON).Error; err != nil {
+	for _, v := range o.Window {
+		if !have["w"+v.ID] {
+			fc.Window = append(fc.Window, v)
+		}
+	}
+	for k, v := range o.Households {
+		fc.Households[k] = v
+	}
+	for k, v := range o.Assignments {
+		fc.Assignments[k] = v
+	}
+	for k, v := range o.Devices {
+		fc.Devices[k] = v
+	}
+	for k, v := range o.StoredFlags {
+		fc.StoredFlags[k] = v
+	}
+}
+
+// VisitFlagUpdate is one visit's recomputed flags: the JSON copy for
+// visits.flags and one row per flag.
+type VisitFlagUpdate struct {
+	VisitID string
+	JSON    string
+	Rows    []VisitFlag
+}
+
+var visitFlagsInsert = bulkStmt{
+	table: "visit_flags",
+	cols:  []syncColumn{{"branch_id", "text"}, {"visit_id", "text"}, {"code", "text"}, {"evidence", "jsonb"}, {"created_at", "timestamptz"}},
+	tail:  " ON CONFLICT (branch_id, visit_id, code) DO UPDATE SET evidence = excluded.evidence, created_at = excluded.created_at",
+}
+
+// SaveVisitFlags replaces the flags of a batch of visits: the rows of
+// visit_flags and the JSON copy in visits.flags. Flags are review data the
+// device never sees, so the visits' versions are not bumped and nothing is
+// sent to devices. It is a fixed handful of statements whatever the number
+// of visits: one delete, one insert and one update per chunk. Rows are
+// upserted, so two pushes recomputing the same neighbour at once cannot
+// collide on the key.
+func (tx *Tx) SaveVisitFlags(branchID string, ups []VisitFlagUpdate) error {
+	if len(ups) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ups))
+	var rows [][]any
+	for i, u := range ups {
+		ids[i] = u.VisitID
+		for _, f := range u.Rows {
+			rows = append(rows, []any{branchID, u.VisitID, f.Code, f.Evidence, f.CreatedAt})
+		}
+	}
+	for _, c := range covChunks(ids) {
+		if err := tx.Where("branch_id = ? AND visit_id IN ?", branchID, c).Delete(&VisitFlag{}).Error; err != nil {
+			return fmt.Errorf("clear visit flags: %w", err)
+		}
+	}
+	if _, err := tx.bulkExec(visitFlagsInsert, rows); err != nil {
 		return fmt.Errorf("store visit flags: %w", err)
+	}
+	if tx.Dialect() == Postgres {
+		for start := 0; start < len(ups); start += maxRowsUnnest {
+			chunk := ups[start:min(start+maxRowsUnnest, len(ups))]
+			vids, bodies := make([]string, len(chunk)), make([]string, len(chunk))
+			for i, u := range chunk {
+				vids[i], bodies[i] = u.VisitID, u.JSON
+			}
+			// Straight to the connection, as bulkExec does: gorm would
+			// spread a slice into a list.
+			_, err := tx.Statement.ConnPool.ExecContext(tx.Statement.Context,
+				"UPDATE visits AS v SET flags = u.flags::jsonb FROM unnest($1::text[], $2::text[]) AS u(id, flags) WHERE v.branch_id = $3 AND v.id = u.id",
+				vids, bodies, branchID)
+			if err != nil {
+				return fmt.Errorf("store visit flags: %w", err)
+			}
+		}
+		return nil
+	}
+	// SQLite: one statement per visit; it is in-process, with no round trip
+	// to save.
+	for _, u := range ups {
+		if err := tx.Model(&Visit{}).Where("branch_id = ? AND id = ?", branchID, u.VisitID).UpdateColumn("flags", u.JSON).Error; err != nil {
+			return fmt.Errorf("store visit flags: %w", err)
+		}
 	}
 	return nil
 }

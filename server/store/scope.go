@@ -88,22 +88,59 @@ func (a Actor) IsStaff() bool { return a.Role != RoleOfficer && a.Role != "" }
 
 // Audit appends an entry to the audit log within the transaction.
 func (tx *Tx) Audit(a Actor, action, targetType, targetID string, details any) error {
-	body := "{}"
-	if details != nil {
-		b, err := json.Marshal(details)
-		if err != nil {
-			return fmt.Errorf("audit: %w", err)
-		}
-		body = string(b)
-	}
-	e := AuditEntry{
-		BranchID: a.BranchID, ActorID: a.UserID, ActorRole: a.Role, Action: action,
-		TargetType: targetType, TargetID: targetID, Details: body, RequestID: a.RequestID, CreatedAt: Now(),
+	e, err := auditEntry(a, action, targetType, targetID, details)
+	if err != nil {
+		return err
 	}
 	if err := tx.Create(&e).Error; err != nil {
 		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	return nil
+}
+
+// AuditTarget is one target of AuditMany and what is recorded about it.
+type AuditTarget struct {
+	ID      string
+	Details any
+}
+
+var auditInsert = bulkStmt{
+	table: "audit_log",
+	cols: []syncColumn{{"branch_id", "text"}, {"actor_id", "text"}, {"actor_role", "text"}, {"action", "text"},
+		{"target_type", "text"}, {"target_id", "text"}, {"details", "jsonb"}, {"request_id", "text"}, {"created_at", "timestamptz"}},
+}
+
+// AuditMany appends one entry per target, all by the same actor and action,
+// in one statement per chunk: for the system's own findings about a whole
+// batch of records.
+func (tx *Tx) AuditMany(a Actor, action, targetType string, targets []AuditTarget) error {
+	rows := make([][]any, 0, len(targets))
+	for _, t := range targets {
+		e, err := auditEntry(a, action, targetType, t.ID, t.Details)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, []any{e.BranchID, e.ActorID, e.ActorRole, e.Action, e.TargetType, e.TargetID, e.Details, e.RequestID, e.CreatedAt})
+	}
+	if _, err := tx.bulkExec(auditInsert, rows); err != nil {
+		return fmt.Errorf("audit %s: %w", action, err)
+	}
+	return nil
+}
+
+func auditEntry(a Actor, action, targetType, targetID string, details any) (AuditEntry, error) {
+	body := "{}"
+	if details != nil {
+		b, err := json.Marshal(details)
+		if err != nil {
+			return AuditEntry{}, fmt.Errorf("audit: %w", err)
+		}
+		body = string(b)
+	}
+	return AuditEntry{
+		BranchID: a.BranchID, ActorID: a.UserID, ActorRole: a.Role, Action: action,
+		TargetType: targetType, TargetID: targetID, Details: body, RequestID: a.RequestID, CreatedAt: Now(),
+	}, nil
 }
 
 // OrgUnit loads one org unit by id.
