@@ -142,16 +142,7 @@ func (f *fx) device(username string) string {
 // location, ten minutes long, on the officer's device. It is not flagged.
 func (f *fx) visit(h store.Household, officer, outcome string, at time.Time, mods ...func(*store.Visit)) store.Visit {
 	f.t.Helper()
-	end := at.Add(10 * time.Minute)
-	dev := f.device(officer)
-	v := store.Visit{
-		ID: store.NewID(), BranchID: h.BranchID, HouseholdID: h.ID, OfficerID: f.users[officer].ID, OutletID: h.OutletID, DeviceID: &dev,
-		Outcome: outcome, Lat: h.Lat, Lng: h.Lng, AccuracyM: ptr(10.0), StartedAt: at, EndedAt: &end, VisitedAt: at,
-		ReceivedAt: at, Status: "recorded", Flags: "[]", FieldTimes: "{}", Version: 1, CreatedAt: store.Now(), UpdatedAt: store.Now(),
-	}
-	for _, m := range mods {
-		m(&v)
-	}
+	v := f.newVisit(h, officer, outcome, at, mods...)
 	f.tx(func(tx *store.Tx) error { return tx.Create(&v).Error })
 	return v
 }

@@ -268,17 +268,21 @@ func (n neighbours) officerAround(t *store.Visit) (before, after []*store.Visit)
 }
 
 // affectedBy widens a batch of changed visits to every visit whose flags
-// may have changed with them: the officer's next visit (its previous visit
-// changed) and the household's later visits the same day (their duplicate
-// check changed).
+// may have changed with them: the officer's later visits up to the first
+// with coordinates (their previous stop may have changed) and the
+// household's later visits the same day (their duplicate check changed).
 func affectedBy(fc store.FlagContext, loc *time.Location) []string {
 	n := indexNeighbours(fc, loc)
 	ids := []string{}
 	for i := range fc.Targets {
 		t := &fc.Targets[i]
 		ids = append(ids, t.ID)
-		if _, after := n.officerAround(t); len(after) > 0 {
-			ids = append(ids, after[0].ID)
+		_, after := n.officerAround(t)
+		for _, o := range after {
+			ids = append(ids, o.ID)
+			if o.Lat != nil && o.Lng != nil {
+				break
+			}
 		}
 		for _, o := range n.byHouseholdDay[n.dayKey(t)] {
 			if o.ID != t.ID && visitBefore(t, o) {

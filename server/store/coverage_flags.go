@@ -110,9 +110,9 @@ func (tx *Tx) LoadFlagContext(branchID string, loc *time.Location, visitIDs []st
 	}
 	// The checks read, of the officers' visits, those between the batch's
 	// first and last (the batch's own among them), the latest earlier one
-	// with coordinates (the first target's previous stop) and the next one
-	// after (whose previous stop may now be a target); of the households'
-	// visits, those of the same days. Only the columns the checks read are
+	// with coordinates (the first target's previous stop) and those after,
+	// up to the first with coordinates (their previous stop may now be a
+	// target); of the households' visits, those of the same days. Only the columns the checks read are
 	// loaded: a dense day of an officer's visits must stay cheap.
 	live := tx.Select(neighbourColumns).Where("branch_id = ? AND deleted_at IS NULL", branchID)
 	for _, c := range covChunks(officers) {
@@ -127,11 +127,25 @@ func (tx *Tx) LoadFlagContext(branchID string, loc *time.Location, visitIDs []st
 		if err != nil {
 			return fc, fmt.Errorf("load previous visits: %w", err)
 		}
-		err = tx.Raw("SELECT "+neighbourColumns+" FROM (SELECT "+neighbourColumns+
-			", ROW_NUMBER() OVER (PARTITION BY officer_id ORDER BY visited_at, id) AS rn FROM visits"+
-			" WHERE branch_id = ? AND deleted_at IS NULL AND officer_id IN ? AND visited_at > ? AND visited_at <= ?) AS n WHERE rn = 1",
-			branchID, c, hi, hi.Add(FlagWindow)).Scan(&after).Error
+		// After the batch: every visit up to the first with coordinates,
+		// since each of them has a target as its previous stop.
+		var firstFix []Visit
+		err = tx.Raw("SELECT id, visited_at FROM (SELECT id, visited_at, ROW_NUMBER() OVER (PARTITION BY officer_id ORDER BY visited_at, id) AS rn FROM visits"+
+			" WHERE branch_id = ? AND deleted_at IS NULL AND lat IS NOT NULL AND lng IS NOT NULL AND officer_id IN ? AND visited_at > ? AND visited_at <= ?) AS n WHERE rn = 1",
+			branchID, c, hi, hi.Add(FlagWindow)).Scan(&firstFix).Error
 		if err != nil {
+			return fc, fmt.Errorf("load next visits: %w", err)
+		}
+		until := hi.Add(FlagWindow)
+		if len(firstFix) == len(c) { // an officer without one is read to the end of the window
+			until = firstFix[0].VisitedAt
+			for _, v := range firstFix {
+				if v.VisitedAt.After(until) {
+					until = v.VisitedAt
+				}
+			}
+		}
+		if err := live.Session(&gorm.Session{}).Where("officer_id IN ? AND visited_at > ? AND visited_at <= ?", c, hi, until).Find(&after).Error; err != nil {
 			return fc, fmt.Errorf("load next visits: %w", err)
 		}
 		keep(in)
