@@ -37,7 +37,10 @@ type Config struct {
 	MaxBodyBytes int64
 	// MaxInFlight caps concurrent API requests; more wait up to QueueWait,
 	// then get 503 with Retry-After. It bounds memory and keeps latency
-	// flat when a thousand phones find signal at once.
+	// flat when a thousand phones find signal at once. The wait is long
+	// (30 s by default) because a phone on a weak link would rather wait
+	// than send its push again; the reference client's 60 s timeout leaves
+	// room for the wait and the request.
 	MaxInFlight   int
 	QueueWait     time.Duration
 	ShutdownGrace time.Duration
@@ -74,7 +77,7 @@ func (c *Config) Register(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RefreshGrace, "refresh-grace", envDuration("DOORSTEP_REFRESH_GRACE", 60*time.Second), "window in which a replayed refresh returns the same new pair (DOORSTEP_REFRESH_GRACE)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", envInt("DOORSTEP_MAX_BODY_BYTES", 8<<20), "request body cap, compressed and decompressed (DOORSTEP_MAX_BODY_BYTES)")
 	fs.IntVar(&c.MaxInFlight, "max-in-flight", int(envInt("DOORSTEP_MAX_IN_FLIGHT", 32)), "concurrent API requests served at once; the rest queue (DOORSTEP_MAX_IN_FLIGHT)")
-	fs.DurationVar(&c.QueueWait, "queue-wait", envDuration("DOORSTEP_QUEUE_WAIT", 10*time.Second), "how long a request may queue for a slot before 503 (DOORSTEP_QUEUE_WAIT)")
+	fs.DurationVar(&c.QueueWait, "queue-wait", envDuration("DOORSTEP_QUEUE_WAIT", 30*time.Second), "how long a request may queue for a slot before 503 (DOORSTEP_QUEUE_WAIT)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("DOORSTEP_SHUTDOWN_GRACE", 20*time.Second), "how long shutdown waits for in-flight requests (DOORSTEP_SHUTDOWN_GRACE)")
 	fs.StringVar(&c.PublicURL, "public-url", env("DOORSTEP_PUBLIC_URL", ""), "URL users open, for printed links (DOORSTEP_PUBLIC_URL)")
 	fs.StringVar(&c.TimeZone, "time-zone", env("DOORSTEP_TIME_ZONE", "Asia/Shanghai"), "time zone for months and schedules (DOORSTEP_TIME_ZONE)")
