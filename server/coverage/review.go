@@ -202,6 +202,9 @@ type ReviewResult struct {
 // the visit; the tasks the visit answers are done, and a household without a
 // registered location takes the visit's.
 func (s *Service) Confirm(ctx context.Context, a store.Actor, visitID string, req ConfirmRequest) (ReviewResult, error) {
+	if !MayReview(a) {
+		return ReviewResult{}, apperr.Forbidden
+	}
 	if err := validID("id", visitID, true); err != nil {
 		return ReviewResult{}, err
 	}
@@ -252,6 +255,9 @@ type IssuesRequest struct {
 // (edit this visit) or revisit (visit the household again). The visit stops
 // counting in the ledger until the officer's answer is confirmed.
 func (s *Service) MarkIssues(ctx context.Context, a store.Actor, visitID string, req IssuesRequest) (ReviewResult, error) {
+	if !MayReview(a) {
+		return ReviewResult{}, apperr.Forbidden
+	}
 	if err := validID("id", visitID, true); err != nil {
 		return ReviewResult{}, err
 	}

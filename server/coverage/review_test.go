@@ -407,3 +407,52 @@ func TestConcurrentFlaggingOfANeighbour(t *testing.T) {
 		}
 	})
 }
+
+// TestServiceRefusesNonReviewers calls the certifying methods directly, past
+// any route guard: the admin and an officer are refused, nothing is written,
+// and the supervisor of the same outlet succeeds with the same arguments.
+func TestServiceRefusesNonReviewers(t *testing.T) {
+	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
+		f := setup(t, db)
+		h := f.household("XS-01", testenv.Officer1)
+		v := f.visit(h, testenv.Officer1, "visited", nov(5, 9))
+		calls := map[string]func(a store.Actor) error{
+			"exempt": func(a store.Actor) error {
+				_, err := f.svc.Exempt(f.ctx, a, coverage.ExemptionRequest{HouseholdID: h.ID, Month: "2026-11", Reason: "外出务工，全家不在"})
+				return err
+			},
+			"confirm": func(a store.Actor) error {
+				_, err := f.svc.Confirm(f.ctx, a, v.ID, coverage.ConfirmRequest{})
+				return err
+			},
+			"issues": func(a store.Actor) error {
+				_, err := f.svc.MarkIssues(f.ctx, a, v.ID, coverage.IssuesRequest{Kind: "revisit", Reason: "照片不清楚"})
+				return err
+			},
+			"signoff": func(a store.Actor) error {
+				_, err := f.svc.SignOff(f.ctx, a, coverage.SignoffRequest{OutletID: f.units["XS-01"].ID, Month: "2026-11"})
+				return err
+			},
+		}
+		var audits int64
+		db.Gorm(f.ctx).Model(&store.AuditEntry{}).Count(&audits)
+		for name, call := range calls {
+			for _, who := range []string{testenv.Admin, testenv.Officer1} {
+				if err := call(f.actor(who)); !isCode(err, "forbidden") {
+					t.Errorf("%s by %s: %v, want forbidden", name, who, err)
+				}
+			}
+		}
+		var after int64
+		db.Gorm(f.ctx).Model(&store.AuditEntry{}).Count(&after)
+		if after != audits {
+			t.Fatalf("refused calls wrote %d audit entries", after-audits)
+		}
+		if got := f.reload(v); got.Status != "recorded" {
+			t.Fatalf("refused calls changed the visit: %s", got.Status)
+		}
+		if err := calls["confirm"](f.actor(testenv.Supervisor1)); err != nil {
+			t.Fatalf("the outlet's supervisor could not confirm: %v", err)
+		}
+	})
+}

@@ -13,5 +13,7 @@ import (
 var reviewerRoles = []string{store.RoleSupervisor, store.RoleBranchManager}
 
 // MayReview reports whether the actor's role may certify coverage and judge
-// visits. The API's route guard and the console both ask here.
+// visits. The API's route guard and the console both ask here, and the
+// service's own methods (Exempt, SignOff, Confirm, MarkIssues) ask again,
+// so that no new caller can forget.
 func MayReview(a store.Actor) bool { return slices.Contains(reviewerRoles, a.Role) }

@@ -68,6 +68,9 @@ func fieldZH(field string) string {
 
 // Exempt records that a household needs no visit this month, with a reason.
 func (s *Service) Exempt(ctx context.Context, a store.Actor, req ExemptionRequest) (Exemption, error) {
+	if !MayReview(a) {
+		return Exemption{}, apperr.Forbidden
+	}
 	if err := validID("household_id", req.HouseholdID, true); err != nil {
 		return Exemption{}, err
 	}
@@ -168,6 +171,9 @@ const maxListedMissing = 50
 // sign-off stored in one transaction, so the figures signed are exactly
 // those checked. A correction names the sign-off it supersedes.
 func (s *Service) SignOff(ctx context.Context, a store.Actor, req SignoffRequest) (Signoff, error) {
+	if !MayReview(a) {
+		return Signoff{}, apperr.Forbidden
+	}
 	if err := validID("outlet_id", req.OutletID, true); err != nil {
 		return Signoff{}, err
 	}
