@@ -65,6 +65,48 @@ func TestDevicesMatrix(t *testing.T) {
 	})
 }
 
+// TestDevicesByLastSync: a phone that never synced sorts as the oldest
+// sync, first ascending and last descending, on both databases (whose NULLs
+// sort at opposite ends).
+func TestDevicesByLastSync(t *testing.T) {
+	forEachDB(t, func(t *testing.T, env *testenv.Env) {
+		u := env.User(t, testenv.Officer3)
+		now := store.Now()
+		older, newer := now.Add(-2*time.Hour), now.Add(-time.Hour)
+		devices := []store.Device{
+			{Name: "排序机-从未", LastSyncAt: nil},
+			{Name: "排序机-较早", LastSyncAt: &older},
+			{Name: "排序机-最近", LastSyncAt: &newer},
+		}
+		for i := range devices {
+			d := &devices[i]
+			d.ID, d.BranchID, d.UserID, d.ClientDeviceID, d.Status, d.CreatedAt = store.NewID(), u.BranchID, u.ID, fmt.Sprint("sort-", i), store.DeviceActive, now
+		}
+		if err := env.DB.Gorm(context.Background()).Create(&devices).Error; err != nil {
+			t.Fatal(err)
+		}
+		b := mustSignIn(t, env, testenv.Manager1)
+		order := func(dir string) []string {
+			t.Helper()
+			p := b.get("/console/devices?q=" + url.QueryEscape("排序机") + "&sort=last_sync&dir=" + dir)
+			wantStatus(t, p, http.StatusOK, "devices by last sync")
+			var names []string
+			for _, m := range regexp.MustCompile(`排序机-[^<\s"]+`).FindAllString(p.Body, -1) {
+				if !slices.Contains(names, m) {
+					names = append(names, m)
+				}
+			}
+			return names
+		}
+		if got, want := order("asc"), []string{"排序机-从未", "排序机-较早", "排序机-最近"}; !slices.Equal(got, want) {
+			t.Fatalf("ascending: %v, want %v", got, want)
+		}
+		if got, want := order("desc"), []string{"排序机-最近", "排序机-较早", "排序机-从未"}; !slices.Equal(got, want) {
+			t.Fatalf("descending: %v, want %v", got, want)
+		}
+	})
+}
+
 func TestAuditLogScopeAndSearch(t *testing.T) {
 	forEachDB(t, func(t *testing.T, env *testenv.Env) {
 		mustSignIn(t, env, testenv.Supervisor1)

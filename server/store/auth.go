@@ -421,7 +421,9 @@ func (db *DB) ListDevices(ctx context.Context, a Actor, f DeviceFilter) ([]Devic
 var DeviceSorts = map[string]string{
 	"user":      "u.username",
 	"unit":      "o.name",
-	"last_sync": "d.last_sync_at",
+	// Never synced sorts as the oldest sync on both databases (their NULLs
+	// sort at opposite ends).
+	"last_sync": "d.last_sync_at IS NOT NULL, d.last_sync_at",
 	"pending":   "d.pending_changes",
 	"status":    "d.status",
 }

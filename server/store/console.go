@@ -265,7 +265,8 @@ func (p ListPage) order(allowed map[string]string, def string, tiebreak string) 
 	if p.Desc {
 		dir = " DESC"
 	}
-	return col + dir + ", " + tiebreak
+	// A key of several terms takes the direction on each of them.
+	return strings.ReplaceAll(col, ", ", dir+", ") + dir + ", " + tiebreak
 }
 
 // likeEscape makes user text safe inside a LIKE pattern (ESCAPE '\').
