@@ -419,8 +419,8 @@ func (db *DB) ListDevices(ctx context.Context, a Actor, f DeviceFilter) ([]Devic
 
 // DeviceSorts is the allow-list of sort keys for devices.
 var DeviceSorts = map[string]string{
-	"user":      "u.username",
-	"unit":      "o.name",
+	"user": "u.username",
+	"unit": "o.name",
 	// Never synced sorts as the oldest sync on both databases (their NULLs
 	// sort at opposite ends).
 	"last_sync": "d.last_sync_at IS NOT NULL, d.last_sync_at",
