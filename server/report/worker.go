@@ -12,29 +12,37 @@ import (
 )
 
 // CatchUp brings every branch's report tables up to the end of the change
-// log, synchronously. The background worker calls it on every poll; tests
-// and the command line call it directly. A branch another instance is
-// working on is skipped: that instance brings it up to date.
-func (s *Service) CatchUp(ctx context.Context) error {
+// log, synchronously: when it returns nil, every change committed before
+// the call is in the tables. A branch another instance is working on is
+// waited for. The command line and tests call it; the background worker
+// polls with poll, which skips such a branch instead.
+func (s *Service) CatchUp(ctx context.Context) error { return s.catchUp(ctx, true) }
+
+// poll is one pass of the background worker: a branch another instance is
+// working on is skipped, since that instance brings it up to date (and the
+// next poll finds whatever a pass that rolled back left).
+func (s *Service) poll(ctx context.Context) error { return s.catchUp(ctx, false) }
+
+func (s *Service) catchUp(ctx context.Context, wait bool) error {
 	branches, err := s.db.ReportBranches(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, b := range branches {
-		if err := s.catchUpBranch(ctx, b); err != nil {
+		if err := s.catchUpBranch(ctx, b, wait); err != nil {
 			errs = append(errs, fmt.Errorf("branch %s: %w", b, err))
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Service) catchUpBranch(ctx context.Context, branchID string) error {
+func (s *Service) catchUpBranch(ctx context.Context, branchID string, wait bool) error {
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		b, err := s.db.ReportProcessBatch(ctx, branchID, s.clock(), store.ReportTuning{MaxChanges: s.opts.BatchChanges, WholeMonthAt: s.opts.WholeMonthAt})
+		b, err := s.db.ReportProcessBatch(ctx, branchID, s.clock(), store.ReportTuning{MaxChanges: s.opts.BatchChanges, WholeMonthAt: s.opts.WholeMonthAt}, wait)
 		if err != nil {
 			return err
 		}
@@ -83,7 +91,7 @@ func (s *Service) Start(ctx context.Context) (stop func()) {
 		t := time.NewTicker(s.opts.Poll)
 		defer t.Stop()
 		for {
-			if err := s.CatchUp(ctx); err != nil && ctx.Err() == nil {
+			if err := s.poll(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("report worker: catching up failed; will retry", "err", err)
 			}
 			if err := s.Tick(ctx); err != nil && ctx.Err() == nil {

@@ -64,18 +64,30 @@ func (t ReportTuning) withDefaults() ReportTuning {
 	return t
 }
 
-// ReportProcessBatch runs one batch for a branch.
-func (db *DB) ReportProcessBatch(ctx context.Context, branchID string, clk ReportClock, tune ReportTuning) (ReportBatch, error) {
+// ReportProcessBatch runs one batch for a branch. With wait false a branch
+// whose cursor another transaction holds is left alone (Busy); with wait
+// true the batch waits for it, so that a caller who must see the tables
+// current (the command line, a test) is not answered by a pass that may
+// yet roll back.
+func (db *DB) ReportProcessBatch(ctx context.Context, branchID string, clk ReportClock, tune ReportTuning, wait bool) (ReportBatch, error) {
 	var out ReportBatch
 	err := db.Transact(ctx, func(tx *Tx) error {
 		out = ReportBatch{}
-		cur, created, ok, err := tx.lockReportCursor(branchID, clk)
+		var cur ReportCursor
+		var created bool
+		var err error
+		if wait {
+			cur, created, err = tx.waitReportCursor(branchID, clk)
+		} else {
+			var ok bool
+			cur, created, ok, err = tx.lockReportCursor(branchID, clk)
+			if err == nil && !ok {
+				out.Busy = true
+				return nil
+			}
+		}
 		if err != nil {
 			return err
-		}
-		if !ok {
-			out.Busy = true
-			return nil
 		}
 		return tx.reportBatch(branchID, cur, created, clk, tune.withDefaults(), &out)
 	})
