@@ -54,7 +54,7 @@ printf 'branch monthly report over HTTP (%s lines):        p50 %6.1f ms, p95 %6.
 printf 'full rebuild of the month:                         %10.1f s    (target <= 60 s)\n' "$rebuild"
 printf 'worker taking in a push of 500 visits (500 officers): %7.0f ms\n' "$catchup"
 printf 'push throughput, no report worker (median of %s):   %10.0f mutations/s\n' "$ROUNDS" "$off"
-printf 'push throughput, report worker running (2 s poll): %10.0f mutations/s   throughput cost %.1f%% (target <= 15%%)\n' \
+printf 'push throughput, report worker running (5 s poll): %10.0f mutations/s   throughput cost %.1f%% (target <= 15%%)\n' \
   "$on" "$(echo "($off - $on) * 100 / $off" | bc -l)"
 printf 'worker busy time per 1,000 pushed mutations:       %10.1f ms   (%.1f%% of the push wall time); drain after the last push %s ms\n' \
   "$wbusy" "$(echo "$wbusy * 100 / $pbusy" | bc -l)" "$drain"

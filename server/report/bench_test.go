@@ -287,7 +287,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // BenchmarkPushWithReportWorker pushes batches of 500 new visits through the
 // real HTTP path with real tokens from 4 devices of 3 officers (300
 // households each), once with no report worker and once with the worker
-// polling as doorstep serve does (every 2 s; BENCH_REPORT_POLL changes it),
+// polling as doorstep serve does (every 5 s; BENCH_REPORT_POLL changes it),
 // each on a fresh database. Visits are dated within the last ten days, as phones that
 // were offline for a while deliver them. The cost of keeping the report
 // tables current is the drop in mutations/s; drain-ms is how long the worker
@@ -319,7 +319,7 @@ func BenchmarkPushWithReportWorker(b *testing.B) {
 			}
 			poll, err := time.ParseDuration(os.Getenv("BENCH_REPORT_POLL"))
 			if err != nil || poll <= 0 {
-				poll = 2 * time.Second // the default of doorstep serve
+				poll = 5 * time.Second // the default of doorstep serve
 			}
 			worker, err := report.New(db, report.Options{Loc: shanghai, Poll: poll, Close: "off"})
 			if err != nil {

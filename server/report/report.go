@@ -29,8 +29,8 @@ type Options struct {
 	Log *slog.Logger
 	Now func() time.Time // default store.Now; tests move it
 
-	Poll         time.Duration // how often the worker looks at the change log; default 2s
-	BatchChanges int           // change-log rows per worker transaction; default 2000
+	Poll         time.Duration // how often the worker looks at the change log; default 5s
+	BatchChanges int           // change-log rows per worker transaction; default 10000
 	// WholeMonthAt: a month with at least this many officers touched in one
 	// batch (and a third of its officers or more) is recomputed whole; default 64.
 	WholeMonthAt int
@@ -67,10 +67,10 @@ func New(db *store.DB, opts Options) (*Service, error) {
 		opts.Now = store.Now
 	}
 	if opts.Poll <= 0 {
-		opts.Poll = 2 * time.Second
+		opts.Poll = 5 * time.Second
 	}
 	if opts.BatchChanges <= 0 {
-		opts.BatchChanges = 2000
+		opts.BatchChanges = 10000
 	}
 	if opts.Close == "" {
 		opts.Close = "1 00:30"
