@@ -102,7 +102,7 @@ func (db *DB) ReportCloseMonth(ctx context.Context, a Actor, branchID, month str
 func (tx *Tx) reportDrain(branchID string, cur ReportCursor, created bool, clk ReportClock) error {
 	for i := 0; ; i++ {
 		var b ReportBatch
-		if err := tx.reportBatch(branchID, cur, created && i == 0, clk, ReportTuning{MaxChanges: 5000}.withDefaults(), &b); err != nil {
+		if err := tx.reportBatch(branchID, cur, created && i == 0, clk, ReportTuning{}.withDefaults(), &b); err != nil {
 			return err
 		}
 		cur.LastSeq, cur.AsOfDate = b.ThroughSeq, clk.Today()
