@@ -533,6 +533,12 @@ func (s *Service) CommitImport(ctx context.Context, a store.Actor, id string) (P
 	if err == nil && res.Applied {
 		s.opts.Log.InfoContext(ctx, "import committed", "request_id", a.RequestID, "user_id", a.UserID, "branch_id", p.BranchID,
 			"preview_id", p.ID, "version", p.Version)
+		// A first import fills the tables from nothing; pushes against them
+		// should not wait for autovacuum to learn they are no longer empty.
+		// The import has committed either way, so a failure here is logged only.
+		if aerr := s.db.RefreshStatistics(ctx, "households", "assignments"); aerr != nil {
+			s.opts.Log.WarnContext(ctx, "refresh statistics after import", "request_id", a.RequestID, "error", aerr)
+		}
 	}
 	return p, res.Applied, err
 }

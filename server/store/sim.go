@@ -207,5 +207,8 @@ func (db *DB) ProvisionSim(ctx context.Context, p SimProvision) (SimProvisioned,
 		res.CreatedHouseholds += createdHH
 		res.ExistingHouseholds += existing
 	}
+	if err := db.RefreshStatistics(ctx, "users", "households", "assignments"); err != nil {
+		return res, fmt.Errorf("sim provision: %w", err)
+	}
 	return res, nil
 }

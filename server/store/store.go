@@ -121,6 +121,21 @@ func (db *DB) Close() error { return db.sql.Close() }
 // Ping checks the database answers.
 func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
 
+// RefreshStatistics runs ANALYZE on tables a bulk load has just filled, so
+// the planner stops treating them as empty before autovacuum gets to them.
+// Until then Postgres can plan even a primary-key probe, such as the
+// foreign-key check on every pushed visit, as a scan of the whole branch. On
+// SQLite it does nothing: its planner needs no statistics for these queries.
+func (db *DB) RefreshStatistics(ctx context.Context, tables ...string) error {
+	if db.dialect != Postgres || len(tables) == 0 {
+		return nil
+	}
+	if err := db.gorm.WithContext(ctx).Exec("ANALYZE " + strings.Join(tables, ", ")).Error; err != nil {
+		return fmt.Errorf("analyze %s: %w", strings.Join(tables, ", "), err)
+	}
+	return nil
+}
+
 // Gorm returns a session bound to ctx, for read-only queries outside a transaction.
 func (db *DB) Gorm(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
 

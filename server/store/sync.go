@@ -71,6 +71,19 @@ func (tx *Tx) SyncDevice(a Actor) (Device, error) {
 	return d, nil
 }
 
+// LastLoggedSeq is the highest seq in the device's mutation log, 0 if none.
+func (tx *Tx) LastLoggedSeq(branchID, deviceID string) (int64, error) {
+	var last *int64
+	err := tx.Raw(`SELECT max(seq) FROM device_mutations WHERE branch_id = ? AND device_id = ?`, branchID, deviceID).Scan(&last).Error
+	if err != nil {
+		return 0, fmt.Errorf("load mutation log: %w", err)
+	}
+	if last == nil {
+		return 0, nil
+	}
+	return *last, nil
+}
+
 // LoggedMutations returns the device's mutation-log rows whose mutation id
 // is among ids or whose seq is among seqs. The two lookups are separate
 // statements so each uses its own unique index; a single OR of two long IN

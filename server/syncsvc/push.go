@@ -66,7 +66,8 @@ func (s *Service) Push(ctx context.Context, a store.Actor, req syncproto.PushReq
 // taken to be new without looking them up: they are client-generated UUIDs,
 // and one that exists after all fails the insert with a unique violation,
 // which reruns the batch with every id looked up (and the create rejected
-// already_exists).
+// already_exists). Likewise mutations above the device's highest logged seq
+// are taken to be unlogged (see run).
 func (s *Service) pushOnce(ctx context.Context, a store.Actor, req syncproto.PushRequest, now time.Time, offset time.Duration, trustCreates bool) ([]syncproto.MutationResult, error) {
 	var out []syncproto.MutationResult
 	err := s.db.Transact(ctx, func(tx *store.Tx) error {
@@ -169,6 +170,23 @@ func (b *batch) run(req syncproto.PushRequest) ([]syncproto.MutationResult, erro
 	}
 	sort.SliceStable(order, func(x, y int) bool { return req.Mutations[order[x]].Seq < req.Mutations[order[y]].Seq })
 
+	if b.trustCreates {
+		// Only a mutation at or below the device's highest logged seq can be
+		// a replay or reuse a seq; the rest of a fresh push is not looked up.
+		// A mutation id resent under a new, higher seq fails the log's
+		// primary key instead, and the batch runs again with everything
+		// looked up (see pushOnce).
+		last, err := b.tx.LastLoggedSeq(b.a.BranchID, b.dev.ID)
+		if err != nil {
+			return nil, err
+		}
+		ids, seqs = ids[:0], seqs[:0]
+		for i := range req.Mutations {
+			if m := &req.Mutations[i]; m.Seq <= last {
+				ids, seqs = append(ids, m.MutationID), append(seqs, m.Seq)
+			}
+		}
+	}
 	logged, err := b.tx.LoggedMutations(b.a.BranchID, b.dev.ID, ids, seqs)
 	if err != nil {
 		return nil, err

@@ -252,6 +252,18 @@ func TestPushSequenceRule(t *testing.T) {
 		if n := f.count("visits"); n != 3 {
 			t.Fatalf("%d visits, want 3", n)
 		}
+		// A logged mutation resent under a new seq, above every logged one, is
+		// still a replay: the stored verdict under its first seq, nothing written.
+		first := d.pushOne(a)
+		before = f.counts()
+		moved := a
+		moved.Seq = 30
+		if again := d.pushOne(moved); !reflect.DeepEqual(again, first) {
+			t.Fatalf("mutation resent under a new seq: %+v, want the stored %+v", again, first)
+		}
+		if after := f.counts(); !reflect.DeepEqual(before, after) {
+			t.Fatalf("mutation resent under a new seq wrote: %v → %v", before, after)
+		}
 	})
 }
 

@@ -1,0 +1,3 @@
+-- Visits: the references to the household, the recording officer and the
+-- outlet are checked by the sync engine, not by foreign keys, on Postgres.
+-- See 0007_visit_references.postgres.sql. SQLite keeps its foreign keys.
