@@ -135,6 +135,9 @@ func (b *batch) writeRecords() error {
 		switch t.entity {
 		case syncproto.EntityHousehold:
 			r := b.households[t.id]
+			if r.row.ref {
+				return fmt.Errorf("household %s was loaded as a reference only and cannot be written", t.id)
+			}
 			r.row.Version, r.row.FieldTimes = r.next(), r.stamps.String()
 			hs = append(hs, r.row.Household)
 			hid = r.row.ID

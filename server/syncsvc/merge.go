@@ -227,6 +227,10 @@ var loanAccess = map[string]access[store.LoanApplication]{
 type hhRow struct {
 	store.Household
 	phone string
+	// ref marks a household loaded as a reference only: ID, BranchID and
+	// OutletID are set, nothing else. No mutation in the batch edits it, so
+	// it is never judged, shown or written.
+	ref bool
 }
 
 var householdAccess = map[string]access[hhRow]{

@@ -385,6 +385,14 @@ func (b *batch) load(fresh []*outcome) error {
 		add(syncproto.EntityNeed, ref(c, "need_id"))
 		add(syncproto.EntityLoanProduct, ref(c, "product_id"))
 	}
+	// Households that mutations edit are read whole; those they only refer
+	// to, as references (see hhRow.ref).
+	edited := map[string]bool{}
+	for _, oc := range fresh {
+		if oc.m.Entity == syncproto.EntityHousehold {
+			edited[oc.m.EntityID] = true
+		}
+	}
 	var hh []string
 	for id := range want[syncproto.EntityHousehold] {
 		hh = append(hh, id)
@@ -429,7 +437,15 @@ func (b *batch) load(fresh []*outcome) error {
 	for _, p := range products {
 		b.products[p.ID] = p
 	}
-	households, err := b.tx.HouseholdsInScope(b.a, uniq(hh), false)
+	var whole, refs []string
+	for _, id := range uniq(hh) {
+		if edited[id] {
+			whole = append(whole, id)
+		} else {
+			refs = append(refs, id)
+		}
+	}
+	households, err := b.tx.HouseholdsInScope(b.a, whole, false)
 	if err != nil {
 		return err
 	}
@@ -438,6 +454,14 @@ func (b *batch) load(fresh []*outcome) error {
 		r := &rec[hhRow]{row: hhRow{Household: h}, stored: true, version: h.Version, stamps: store.ParseFieldTimes(h.FieldTimes)}
 		r.row.phone = b.s.phoneOf(&r.row.Household)
 		b.households[h.ID] = r
+		inScope = append(inScope, h.ID)
+	}
+	hrefs, err := b.tx.HouseholdRefsInScope(b.a, refs)
+	if err != nil {
+		return err
+	}
+	for _, h := range hrefs {
+		b.households[h.ID] = &rec[hhRow]{row: hhRow{Household: store.Household{ID: h.ID, BranchID: b.a.BranchID, OutletID: h.OutletID}, ref: true}, stored: true}
 		inScope = append(inScope, h.ID)
 	}
 	asg, err := b.tx.CurrentAssignments(b.a.BranchID, inScope)
