@@ -173,13 +173,22 @@ func (tx *Tx) HouseholdRefsInScope(a Actor, ids []string) ([]HouseholdRef, error
 	return out, nil
 }
 
-// CurrentAssignments returns the open assignment of each household.
-func (tx *Tx) CurrentAssignments(branchID string, householdIDs []string) ([]Assignment, error) {
-	var out []Assignment
+// AssignmentTerms is what a device is told of a household's open
+// assignment: since when it is the officer's, and by when it is due.
+type AssignmentTerms struct {
+	HouseholdID  string
+	AssignedAt   time.Time
+	OfficerDueOn string
+}
+
+// CurrentAssignments returns the terms of each household's open assignment.
+func (tx *Tx) CurrentAssignments(branchID string, householdIDs []string) ([]AssignmentTerms, error) {
+	var out []AssignmentTerms
 	if len(householdIDs) == 0 {
 		return out, nil
 	}
-	err := tx.Where("branch_id = ? AND household_id IN ? AND ended_at IS NULL", branchID, householdIDs).Find(&out).Error
+	err := tx.Table("assignments").Select("household_id, assigned_at, officer_due_on").
+		Where("branch_id = ? AND household_id IN ? AND ended_at IS NULL", branchID, householdIDs).Find(&out).Error
 	if err != nil {
 		return nil, fmt.Errorf("load assignments: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Bulk writes for the sync engine. On Postgres a batch of rows is sent as
@@ -127,11 +129,14 @@ func buildUnnest(st bulkStmt, rows [][]any) (string, []any) {
 }
 
 // columnArray collects column j of rows into a slice pgx encodes as an
-// array of the column's type, NULLs included.
+// array of the column's type, NULLs included. Nullable columns go as
+// pgtype.FlatArray of pointers: pgx encodes those element by element
+// without reflection, which for a plain []*string costs an allocation per
+// value.
 func columnArray(pgType string, rows [][]any, j int) any {
 	switch pgType {
 	case "text", "jsonb":
-		out := make([]*string, len(rows))
+		out := make(pgtype.FlatArray[*string], len(rows))
 		for i, r := range rows {
 			switch v := r[j].(type) {
 			case string:
@@ -145,7 +150,7 @@ func columnArray(pgType string, rows [][]any, j int) any {
 		}
 		return out
 	case "float8":
-		out := make([]*float64, len(rows))
+		out := make(pgtype.FlatArray[*float64], len(rows))
 		for i, r := range rows {
 			switch v := r[j].(type) {
 			case float64:
@@ -159,7 +164,7 @@ func columnArray(pgType string, rows [][]any, j int) any {
 		}
 		return out
 	case "timestamptz":
-		out := make([]*time.Time, len(rows))
+		out := make(pgtype.FlatArray[*time.Time], len(rows))
 		for i, r := range rows {
 			switch v := r[j].(type) {
 			case time.Time:

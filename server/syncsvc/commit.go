@@ -306,9 +306,9 @@ func (b *batch) currentJSON(cache map[string]json.RawMessage, entity, id string)
 // assignmentOf rebuilds the current assignment fields a household's wire
 // record shows. The batch keeps only the start; the due date is filled by
 // pull, which reads the whole assignment.
-func (b *batch) assignmentOf(householdID string) *store.Assignment {
+func (b *batch) assignmentOf(householdID string) *store.AssignmentTerms {
 	if t, ok := b.assignStart[householdID]; ok {
-		return &store.Assignment{AssignedAt: t, OfficerDueOn: b.dueOn[householdID]}
+		return &store.AssignmentTerms{HouseholdID: householdID, AssignedAt: t, OfficerDueOn: b.dueOn[householdID]}
 	}
 	return nil
 }

@@ -32,7 +32,7 @@ func (s *Service) phoneOf(h *store.Household) string {
 	return p
 }
 
-func householdWire(h *store.Household, phone string, asg *store.Assignment) syncproto.Household {
+func householdWire(h *store.Household, phone string, asg *store.AssignmentTerms) syncproto.Household {
 	w := syncproto.Household{
 		ID: h.ID, HouseholdNo: h.HouseholdNo, HeadName: h.HeadName, IDNumberMasked: h.IDNumberMasked, Phone: phone,
 		Province: h.Province, City: h.City, County: h.County, Township: h.Township, Village: h.Village,

@@ -234,7 +234,7 @@ func tombstone(entity, id, householdID string, version int64) syncproto.Change {
 	return syncproto.Change{Entity: entity, ID: id, Op: syncproto.ChangeDelete, HouseholdID: householdID, Version: version}
 }
 
-func (p *puller) assignments(hs []store.Household) (map[string]*store.Assignment, error) {
+func (p *puller) assignments(hs []store.Household) (map[string]*store.AssignmentTerms, error) {
 	ids := make([]string, len(hs))
 	for i, h := range hs {
 		ids[i] = h.ID
@@ -243,14 +243,14 @@ func (p *puller) assignments(hs []store.Household) (map[string]*store.Assignment
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*store.Assignment, len(rows))
+	out := make(map[string]*store.AssignmentTerms, len(rows))
 	for i := range rows {
 		out[rows[i].HouseholdID] = &rows[i]
 	}
 	return out, nil
 }
 
-func (p *puller) householdChange(h *store.Household, asg map[string]*store.Assignment) syncproto.Change {
+func (p *puller) householdChange(h *store.Household, asg map[string]*store.AssignmentTerms) syncproto.Change {
 	return upsert(syncproto.EntityHousehold, h.ID, h.ID, h.Version, householdWire(h, p.s.phoneOf(h), asg[h.ID]))
 }
 
@@ -377,7 +377,7 @@ func lastOccurrence(cs []syncproto.Change) []syncproto.Change {
 // pageState holds the records one log page refers to.
 type pageState struct {
 	households map[string]*store.Household
-	assign     map[string]*store.Assignment
+	assign     map[string]*store.AssignmentTerms
 	visits     map[string]*store.Visit
 	plans      map[string]*store.VisitPlan
 	needs      map[string]*store.FinancingNeed
