@@ -165,7 +165,9 @@ func parseValue(fr *FieldRule, raw json.RawMessage) (v value, zh, en string) {
 		if raw[0] != '"' {
 			return v, "应为字符串", "want a string"
 		}
-		if err := json.Unmarshal(raw, &v.s); err != nil {
+		if s, ok := plainJSONString(raw); ok {
+			v.s = s
+		} else if err := json.Unmarshal(raw, &v.s); err != nil {
 			return v, "字符串格式错误", "malformed string"
 		}
 		if len(v.s) > syncproto.MaxFieldBytes {
@@ -253,6 +255,26 @@ func parseValue(fr *FieldRule, raw json.RawMessage) (v value, zh, en string) {
 		v.s = n
 	}
 	return v, "", ""
+}
+
+// plainJSONString reads a JSON string that holds no escape, no control
+// character and only valid UTF-8, which is what devices send almost always:
+// its text is the bytes between the quotes, with no decoder needed. Any
+// other string is left to encoding/json.
+func plainJSONString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c < 0x20 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	if !utf8.Valid(inner) {
+		return "", false
+	}
+	return string(inner), true
 }
 
 func isJSONNumber(raw []byte) bool {

@@ -1,6 +1,7 @@
 package syncsvc
 
 import (
+	"encoding/json"
 	"math/rand/v2"
 	"regexp"
 	"testing"
@@ -28,4 +29,25 @@ func TestCharsetMatchesItsPattern(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The fast path for plain strings reads exactly what encoding/json reads,
+// and takes nothing encoding/json would refuse.
+func FuzzPlainJSONString(f *testing.F) {
+	for _, s := range []string{`"visited"`, `"家中养猪 20 头"`, `"a\"b"`, `"a\\nb"`, `"\u00e9"`, `"` + "\xff" + `"`, `"` + "\x01" + `"`, `""`, `"`, `x"`, `"abc`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, ok := plainJSONString(raw)
+		if !ok {
+			return
+		}
+		var want string
+		if err := json.Unmarshal(raw, &want); err != nil {
+			t.Fatalf("fast path took %q, which encoding/json refuses: %v", raw, err)
+		}
+		if got != want {
+			t.Fatalf("fast path read %q as %q, encoding/json as %q", raw, got, want)
+		}
+	})
 }
