@@ -55,6 +55,7 @@ printf 'push, the same through the app (coverage checks in the push):  %8.0f mut
 printf 'naive, gorm row at a time, transaction per mutation:            %8.0f mutations/s  engine/naive = %.1fx (target >= 10x)\n' "$naive" "$(ratio "$engine" "$naive")"
 printf 'naive, gorm row at a time, one transaction per batch:           %8.0f mutations/s  engine/naive = %.1fx\n' "$naive1" "$(ratio "$engine" "$naive1")"
 printf 'pgx CopyFrom of the same rows (no HTTP, no checks):             %8.0f mutations/s  engine/CopyFrom = %.2f\n' "$copy" "$(ratio "$engine" "$copy")"
+printf '(naive and CopyFrom run the same %.0f devices at once as the engine)\n' "$devices"
 printf 'replay of 1,000 applied mutations (writes nothing):             %8.1f ms           (target <= 100 ms)\n' "$(ratio "$replay" 1000000)"
 printf 'initial pull, 500 households + 5,000 visits:                    %8s ms (page 500), %s ms (page 2000)  (target <= 1000 ms)\n' "$init500" "$init2000"
 printf 'incremental pull of 1,000 changes:                              p95 %s ms, p50 %s ms  (target p95 <= 200 ms)\n' "$p95" "$p50"
