@@ -147,14 +147,15 @@ func (f *fx) visit(h store.Household, officer, outcome string, at time.Time, mod
 	return v
 }
 
-// arrive runs the sync engine's hook for visits, as a push would.
+// arrive runs the sync engine's hook for visits, as a push would: with the
+// visits as they stand in the database.
 func (f *fx) arrive(vs ...store.Visit) {
 	f.t.Helper()
-	ids := make([]string, len(vs))
+	now := make([]store.Visit, len(vs))
 	for i, v := range vs {
-		ids[i] = v.ID
+		now[i] = f.reload(v)
 	}
-	f.tx(func(tx *store.Tx) error { return f.svc.VisitsApplied(tx, vs[0].BranchID, ids) })
+	f.tx(func(tx *store.Tx) error { return f.svc.VisitsApplied(tx, vs[0].BranchID, now) })
 }
 
 func (f *fx) need(h store.Household, v *store.Visit, at time.Time) {

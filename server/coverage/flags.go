@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/doorstep-dev/doorstep/server/store"
+	"github.com/doorstep-dev/doorstep/syncproto"
 )
 
 // Flag codes: the automatic checks every arriving visit goes through.
@@ -330,11 +331,28 @@ func FlagVisits(tx *store.Tx, loc *time.Location, branchID string, visitIDs []st
 	if len(visitIDs) == 0 {
 		return nil
 	}
-	set, err := tx.CoverageSettingsOf(branchID)
+	fc, err := tx.LoadFlagContext(branchID, loc, visitIDs)
 	if err != nil {
 		return err
 	}
-	fc, err := tx.LoadFlagContext(branchID, loc, visitIDs)
+	return flagContext(tx, loc, branchID, fc)
+}
+
+// FlagWritten is FlagVisits for visits as the caller has just written them
+// in this transaction (the sync engine's batch): they are not read back.
+func FlagWritten(tx *store.Tx, loc *time.Location, branchID string, visits []store.Visit) error {
+	if len(visits) == 0 {
+		return nil
+	}
+	fc, err := tx.LoadFlagContextOf(branchID, loc, visits)
+	if err != nil {
+		return err
+	}
+	return flagContext(tx, loc, branchID, fc)
+}
+
+func flagContext(tx *store.Tx, loc *time.Location, branchID string, fc store.FlagContext) error {
+	set, err := tx.CoverageSettingsOf(branchID)
 	if err != nil {
 		return err
 	}
@@ -438,15 +456,23 @@ func DecodeFlags(raw string) []Flag {
 }
 
 // VisitsApplied is the sync engine's hook, called inside the push
-// transaction with the visits a push created or changed: a correction of a
-// visit marked has_issues goes back to the review queue, and every changed
-// visit (and those depending on it) gets its flags recomputed.
-func (s *Service) VisitsApplied(tx *store.Tx, branchID string, visitIDs []string) error {
-	if len(visitIDs) == 0 {
+// transaction with the visits a push created or changed, as written: a
+// correction of a visit marked has_issues goes back to the review queue,
+// and every changed visit (and those depending on it) gets its flags
+// recomputed.
+func (s *Service) VisitsApplied(tx *store.Tx, branchID string, visits []store.Visit) error {
+	if len(visits) == 0 {
 		return nil
 	}
-	if _, err := tx.ReopenCorrectedVisits(branchID, visitIDs); err != nil {
+	// Only a visit under review can be reopened; a push's new visits never are.
+	var review []string
+	for _, v := range visits {
+		if v.Status == syncproto.VisitHasIssues {
+			review = append(review, v.ID)
+		}
+	}
+	if _, err := tx.ReopenCorrectedVisits(branchID, review); err != nil {
 		return err
 	}
-	return FlagVisits(tx, s.loc, branchID, visitIDs)
+	return FlagWritten(tx, s.loc, branchID, visits)
 }

@@ -383,10 +383,10 @@ func TestConcurrentFlaggingOfANeighbour(t *testing.T) {
 		shared := f.visit(h, testenv.Officer1, "visited", nov(5, 11)) // after both: its previous visit changes with each
 		for round := 0; round < 10; round++ {
 			errs := make(chan error, 2)
-			for _, v := range []store.Visit{a, b} {
+			for _, v := range []store.Visit{f.reload(a), f.reload(b)} {
 				go func(v store.Visit) {
 					errs <- db.Transact(f.ctx, func(tx *store.Tx) error {
-						return f.svc.VisitsApplied(tx, v.BranchID, []string{v.ID})
+						return f.svc.VisitsApplied(tx, v.BranchID, []store.Visit{v})
 					})
 				}(v)
 			}

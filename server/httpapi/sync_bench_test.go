@@ -102,17 +102,19 @@ func benchDevices() int {
 }
 
 // visitBatch is a push of n new visits with seqs from seq+1: ordinary
-// visits, one per household per day (the day is the batch number back from
-// today), with GPS, lasting twenty minutes, so that the coverage checks the
-// server runs on every pushed visit find nothing to flag, as for most real
-// visits.
-// k0 numbers the batch's first visit among all visits of the run.
-func visitBatch(hh []string, seq int64, k0, n int) []byte {
+// visits, one per household per day, with GPS, lasting twenty minutes, so
+// that the coverage checks the server runs on every pushed visit find
+// nothing to flag, as for most real visits. k0 numbers the batch's first
+// visit among the total visits the device pushes in the run; they are dated
+// oldest first, ending yesterday, as a phone pushes its outbox in the order
+// the visits were made.
+func visitBatch(hh []string, seq int64, k0, n, total int) []byte {
 	now := time.Now().UTC()
+	days := (total-1)/len(hh) + 1
 	ms := make([]syncproto.Mutation, n)
 	for i := range ms {
 		k := k0 + i
-		day := time.Duration(k/len(hh)+1) * 24 * time.Hour
+		day := time.Duration(days-k/len(hh)) * 24 * time.Hour
 		start := now.Add(-day).Add(time.Duration(k%len(hh)) * time.Minute)
 		ms[i] = syncproto.Mutation{MutationID: uuid.NewString(), Seq: seq + int64(i) + 1, Entity: syncproto.EntityVisit, Op: syncproto.OpCreate,
 			EntityID: uuid.NewString(), DeviceTime: start.Add(20 * time.Minute), Fields: map[string]json.RawMessage{
@@ -187,9 +189,10 @@ func benchPush(b *testing.B, w *benchWorld, url string) {
 	devices := len(w.tokens)
 	// Bodies are built before the clock starts: the figure is the server's.
 	bodies := make([][][]byte, devices)
+	total := (b.N + devices - 1) / devices * benchBatch
 	for i := 0; i < b.N; i++ {
 		d := i % devices
-		bodies[d] = append(bodies[d], visitBatch(w.hh[d], int64(len(bodies[d])*benchBatch), len(bodies[d])*benchBatch, benchBatch))
+		bodies[d] = append(bodies[d], visitBatch(w.hh[d], int64(len(bodies[d])*benchBatch), len(bodies[d])*benchBatch, benchBatch, total))
 	}
 	runDevices(b, devices, func(d, k int) error {
 		out := benchPost(b, url, "/api/v1/sync/push", w.tokens[d], bodies[d][k])
@@ -372,7 +375,7 @@ func benchActor(b *testing.B, w *benchWorld, i int) store.Actor {
 // BenchmarkReplay1000 replays a push of 1,000 already-applied mutations.
 func BenchmarkReplay1000(b *testing.B) {
 	w := newBenchWorld(b, 1, 500)
-	body := visitBatch(w.hh[0], 0, 0, 1000)
+	body := visitBatch(w.hh[0], 0, 0, 1000, 1000)
 	first := benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], body)
 	counts := func() string {
 		var n [4]int64
@@ -429,7 +432,7 @@ func pullAllHTTP(b testing.TB, url, token, cursor string, limit int) (string, in
 func BenchmarkInitialPull(b *testing.B) {
 	w := newBenchWorld(b, 1, 500)
 	for i := 0; i < 5; i++ {
-		benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], visitBatch(w.hh[0], int64(i*1000), i*1000, 1000))
+		benchPost(b, w.env.URL, "/api/v1/sync/push", w.tokens[0], visitBatch(w.hh[0], int64(i*1000), i*1000, 1000, 5000))
 	}
 	for _, limit := range []int{syncproto.DefaultPullLimit, syncproto.MaxPullLimit} {
 		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
@@ -452,7 +455,7 @@ func BenchmarkIncrementalPull1000(b *testing.B) {
 	w := newBenchWorld(b, 1, 500)
 	writer := w.tokens[0]
 	reader := w.env.Login(b, w.officer[0], testenv.Password, "bench-reader").AccessToken
-	benchPost(b, w.env.URL, "/api/v1/sync/push", writer, visitBatch(w.hh[0], 0, 0, 1000))
+	benchPost(b, w.env.URL, "/api/v1/sync/push", writer, visitBatch(w.hh[0], 0, 0, 1000, 1000))
 	var ids []string
 	{
 		var rows []string

@@ -72,16 +72,25 @@ func covUniq(ss []string) []string {
 // LoadFlagContext loads what the checks of the given visits need.
 // The same-day check reads the calendar days of loc.
 func (tx *Tx) LoadFlagContext(branchID string, loc *time.Location, visitIDs []string) (FlagContext, error) {
-	fc := FlagContext{
-		Households: map[string]Household{}, Assignments: map[string][]Assignment{},
-		Devices: map[string][]string{}, StoredFlags: map[string]string{},
-	}
+	var targets []Visit
 	for _, c := range covChunks(covUniq(visitIDs)) {
 		var vs []Visit
 		if err := tx.Select(targetColumns).Where("branch_id = ? AND id IN ?", branchID, c).Find(&vs).Error; err != nil {
-			return fc, fmt.Errorf("load visits to flag: %w", err)
+			return FlagContext{}, fmt.Errorf("load visits to flag: %w", err)
 		}
-		fc.Targets = append(fc.Targets, vs...)
+		targets = append(targets, vs...)
+	}
+	return tx.LoadFlagContextOf(branchID, loc, targets)
+}
+
+// LoadFlagContextOf is LoadFlagContext for visits the caller holds as they
+// stand in this transaction, such as those a push has just written: they
+// are not read back. Each must be of branchID, one per id.
+func (tx *Tx) LoadFlagContextOf(branchID string, loc *time.Location, targets []Visit) (FlagContext, error) {
+	fc := FlagContext{
+		Households: map[string]Household{}, Assignments: map[string][]Assignment{},
+		Devices: map[string][]string{}, StoredFlags: map[string]string{},
+		Targets: targets,
 	}
 	if len(fc.Targets) == 0 {
 		return fc, nil

@@ -20,14 +20,14 @@ func (b *batch) commit(req syncproto.PushRequest, ocs []*outcome) ([]syncproto.M
 		return nil, err
 	}
 	if hook := b.s.opts.OnVisitsApplied; hook != nil {
-		var ids []string
+		var vs []store.Visit
 		for _, t := range b.touched {
 			if t.entity == syncproto.EntityVisit {
-				ids = append(ids, t.id)
+				vs = append(vs, b.visits[t.id].row)
 			}
 		}
-		if len(ids) > 0 {
-			if err := hook(b.tx, b.a.BranchID, ids); err != nil {
+		if len(vs) > 0 {
+			if err := hook(b.tx, b.a.BranchID, vs); err != nil {
 				return nil, err
 			}
 		}

@@ -27,10 +27,10 @@ type Options struct {
 	// instance sharing a database must share the secrets file.
 	PII *pii.Codec
 	// OnVisitsApplied runs inside the push transaction, after the batch's
-	// records are written, with the ids of the visits the push created or
-	// changed (coverage flags them and reopens corrected ones). An error
+	// records are written, with the visits the push created or changed as
+	// written (coverage flags them and reopens corrected ones). An error
 	// rolls the push back.
-	OnVisitsApplied func(tx *store.Tx, branchID string, visitIDs []string) error
+	OnVisitsApplied func(tx *store.Tx, branchID string, visits []store.Visit) error
 }
 
 // Service is the sync service.
