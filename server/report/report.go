@@ -30,7 +30,7 @@ type Options struct {
 	Now func() time.Time // default store.Now; tests move it
 
 	Poll         time.Duration // how often the worker looks at the change log; default 5s
-	BatchChanges int           // change-log rows per worker transaction; 0 takes store.ReportTuning's default (10,000)
+	BatchChanges int           // change-log rows per worker transaction; 0 takes store.ReportTuning's default (30,000)
 	// WholeMonthAt: a month with at least this many officers touched in one
 	// batch (and a third of its officers or more) is recomputed whole; default 64.
 	WholeMonthAt int

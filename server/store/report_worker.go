@@ -46,7 +46,9 @@ type reportChange struct {
 // ReportTuning sizes the worker's batches.
 type ReportTuning struct {
 	// MaxChanges is about how many change-log rows a batch reads (whole
-	// transactions only); default 10000.
+	// transactions only); default 30000. A 5 s poll under a stream of
+	// pushes should take everything that arrived in one batch: each batch
+	// recomputes every officer-month it touches.
 	MaxChanges int
 	// WholeMonthAt: when at least this many officers of a month are touched,
 	// and they are a third or more of the month's officers, the month is
@@ -56,7 +58,7 @@ type ReportTuning struct {
 
 func (t ReportTuning) withDefaults() ReportTuning {
 	if t.MaxChanges <= 0 {
-		t.MaxChanges = 10000
+		t.MaxChanges = 30000
 	}
 	if t.WholeMonthAt <= 0 {
 		t.WholeMonthAt = 64
