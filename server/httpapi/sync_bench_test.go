@@ -102,7 +102,8 @@ func benchDevices() int {
 }
 
 // visitBatch is a push of n new visits with seqs from seq+1: ordinary
-// visits, one per household per day, with GPS, lasting twenty minutes, so
+// visits, one per household per day, with GPS and notes that differ from
+// visit to visit, lasting twenty minutes, so
 // that the coverage checks the server runs on every pushed visit find
 // nothing to flag, as for most real visits. k0 numbers the batch's first
 // visit among the total visits the device pushes in the run; they are dated
@@ -120,8 +121,11 @@ func visitBatch(hh []string, seq int64, k0, n, total int) []byte {
 			EntityID: uuid.NewString(), DeviceTime: start.Add(20 * time.Minute), Fields: map[string]json.RawMessage{
 				"household_id": json.RawMessage(`"` + hh[k%len(hh)] + `"`),
 				"outcome":      json.RawMessage(`"visited"`),
-				"notes":        json.RawMessage(`"家中养猪 20 头，母亲住院，需要周转资金"`),
-				"lat":          json.RawMessage(`28.45`), "lng": json.RawMessage(`108.99`), "accuracy_m": json.RawMessage(`8`),
+				"notes":        json.RawMessage(fmt.Sprintf(`"家中养猪 %d 头，母亲住院，需要周转资金"`, 5+k%40)),
+				// A few metres apart from one visit to the next, as on foot.
+				"lat":        json.RawMessage(fmt.Sprintf(`%.5f`, 28.45+float64(k%50)*0.00005)),
+				"lng":        json.RawMessage(fmt.Sprintf(`%.5f`, 108.99+float64(k%30)*0.00005)),
+				"accuracy_m": json.RawMessage(strconv.Itoa(5 + k%8)),
 				"started_at": json.RawMessage(`"` + start.Format(time.RFC3339Nano) + `"`),
 				"ended_at":   json.RawMessage(`"` + start.Add(20*time.Minute).Format(time.RFC3339Nano) + `"`),
 			}}

@@ -98,34 +98,99 @@ func buildValues(st bulkStmt, rows [][]any) (string, []any) {
 	return b.String(), args
 }
 
-// buildUnnest transposes rows into one typed array per column.
+// buildUnnest transposes rows into one typed array per column. A column
+// holding the same value in every row (the branch, the officer, the device,
+// the receive time, a new row's version and review fields) goes as one
+// scalar parameter instead: pgx encodes and Postgres decodes one value, not
+// one per row.
 func buildUnnest(st bulkStmt, rows [][]any) (string, []any) {
-	var sel, from strings.Builder
-	args := make([]any, len(st.cols))
+	var sel, from, aliases strings.Builder
+	args := make([]any, 0, len(st.cols))
 	for j, c := range st.cols {
 		if j > 0 {
 			sel.WriteString(", ")
-			from.WriteString(", ")
 		}
-		n := strconv.Itoa(j + 1)
 		arrType := c.pgType
 		if arrType == "jsonb" {
 			arrType = "text" // sent as text, cast per value below
 		}
+		if v, ok := sameInColumn(rows, j); ok {
+			args = append(args, v)
+			sel.WriteString("$" + strconv.Itoa(len(args)) + "::" + c.pgType)
+			continue
+		}
+		args = append(args, columnArray(c.pgType, rows, j))
+		n := strconv.Itoa(len(args))
+		if from.Len() > 0 {
+			from.WriteString(", ")
+			aliases.WriteString(", ")
+		}
 		from.WriteString("$" + n + "::" + arrType + "[]")
+		aliases.WriteString("c" + n)
 		sel.WriteString("c" + n)
 		if c.pgType == "jsonb" {
 			sel.WriteString("::jsonb")
 		}
-		args[j] = columnArray(c.pgType, rows, j)
 	}
-	aliases := make([]string, len(st.cols))
-	for j := range aliases {
-		aliases[j] = "c" + strconv.Itoa(j+1)
+	if from.Len() == 0 { // every column constant: unnest still sets the row count
+		args = append(args, make([]bool, len(rows)))
+		from.WriteString("$" + strconv.Itoa(len(args)) + "::bool[]")
+		aliases.WriteString("unused")
 	}
 	q := "INSERT INTO " + st.table + " (" + strings.Join(st.names(), ", ") + ") SELECT " + sel.String() +
-		" FROM unnest(" + from.String() + ") AS u(" + strings.Join(aliases, ", ") + ")" + st.tail
+		" FROM unnest(" + from.String() + ") AS u(" + aliases.String() + ")" + st.tail
 	return q, args
+}
+
+// sameInColumn reports whether column j holds one value in every row, and
+// that value, for the scalar types bulk rows carry (nil pointers count as
+// one NULL).
+func sameInColumn(rows [][]any, j int) (any, bool) {
+	if len(rows) < 2 {
+		return nil, false
+	}
+	first := rows[0][j]
+	for _, r := range rows[1:] {
+		if !sameValue(first, r[j]) {
+			return nil, false
+		}
+	}
+	return first, true
+}
+
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case int64:
+		y, ok := b.(int64)
+		return ok && x == y
+	case int:
+		y, ok := b.(int)
+		return ok && x == y
+	case float64:
+		y, ok := b.(float64)
+		return ok && x == y
+	case time.Time:
+		y, ok := b.(time.Time)
+		return ok && x.Equal(y)
+	case *string:
+		y, ok := b.(*string)
+		return ok && (x == nil) == (y == nil) && (x == nil || *x == *y)
+	case *float64:
+		y, ok := b.(*float64)
+		return ok && (x == nil) == (y == nil) && (x == nil || *x == *y)
+	case *time.Time:
+		y, ok := b.(*time.Time)
+		return ok && (x == nil) == (y == nil) && (x == nil || x.Equal(*y))
+	}
+	return false
 }
 
 // columnArray collects column j of rows into a slice pgx encodes as an
