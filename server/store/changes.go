@@ -60,20 +60,22 @@ func (tx *Tx) flushChanges() error {
 			return fmt.Errorf("allocate change number: %w", err)
 		}
 		cs := byBranch[b]
-		cols := []string{"branch_id text", "seq bigint", "ord int", "entity text", "entity_id text", "op text",
-			"household_id text", "audience_user_id text", "created_at timestamptz"}
-		err = tx.insertBatched("changes", cols, len(cs), func(i int, v []any) {
-			c := cs[i]
-			v[0], v[1], v[2], v[3], v[4], v[5] = b, seq, i, c.Entity, c.EntityID, c.Op
-			v[6], v[7], v[8] = nilIfEmpty(c.HouseholdID), nilIfEmpty(c.AudienceUserID), now
-		})
-		if err != nil {
+		rows := make([][]any, len(cs))
+		for i, c := range cs {
+			rows[i] = []any{b, seq, i, c.Entity, c.EntityID, c.Op, nilIfEmpty(c.HouseholdID), nilIfEmpty(c.AudienceUserID), now}
+		}
+		if _, err := tx.bulkExec(changeInsert, rows); err != nil {
 			return fmt.Errorf("write change log: %w", err)
 		}
 	}
 	tx.changes = nil
 	return nil
 }
+
+// changeInsert writes change-log rows (bulkExec: the branch, the change
+// number and the time go once per statement).
+var changeInsert = insertStmt("changes", syncCols(`branch_id text, seq int8, ord int4, entity text, entity_id text, op text,
+	household_id text, audience_user_id text, created_at timestamptz`))
 
 func nilIfEmpty(s string) any {
 	if s == "" {
