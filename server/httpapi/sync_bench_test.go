@@ -117,8 +117,9 @@ func visitBatch(hh []string, seq int64, k0, n, total int) []byte {
 		k := k0 + i
 		day := time.Duration(days-k/len(hh)) * 24 * time.Hour
 		start := now.Add(-day).Add(time.Duration(k%len(hh)) * time.Minute)
-		ms[i] = syncproto.Mutation{MutationID: uuid.NewString(), Seq: seq + int64(i) + 1, Entity: syncproto.EntityVisit, Op: syncproto.OpCreate,
-			EntityID: uuid.NewString(), DeviceTime: start.Add(20 * time.Minute), Fields: map[string]json.RawMessage{
+		// Time-ordered ids, as the reference client makes them.
+		ms[i] = syncproto.Mutation{MutationID: uuid.Must(uuid.NewV7()).String(), Seq: seq + int64(i) + 1, Entity: syncproto.EntityVisit, Op: syncproto.OpCreate,
+			EntityID: uuid.Must(uuid.NewV7()).String(), DeviceTime: start.Add(20 * time.Minute), Fields: map[string]json.RawMessage{
 				"household_id": json.RawMessage(`"` + hh[k%len(hh)] + `"`),
 				"outcome":      json.RawMessage(`"visited"`),
 				"notes":        json.RawMessage(fmt.Sprintf(`"家中养猪 %d 头，母亲住院，需要周转资金"`, 5+k%40)),

@@ -106,7 +106,7 @@ func (c *Client) mutate(ctx context.Context, entity, op, id string, fields map[s
 		}
 		_, err = tx.Exec(`INSERT INTO outbox (mutation_id, entity, entity_id, op, base_version, device_time, fields)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			uuid.NewString(), entity, id, op, r.Version, timeText(now), string(fieldsJSON))
+			uuid.Must(uuid.NewV7()).String(), entity, id, op, r.Version, timeText(now), string(fieldsJSON))
 		if err != nil {
 			return fmt.Errorf("append to outbox: %w", err)
 		}
