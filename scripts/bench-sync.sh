@@ -8,13 +8,13 @@
 #   mutations; initial pull of 500 households + 5,000 visits; incremental
 #   pull of 1,000 changes (p95).
 #
-# Usage: scripts/bench-sync.sh            (PUSH_BATCHES=200 by default)
+# Usage: scripts/bench-sync.sh            (PUSH_BATCHES=600 by default: 300,000 mutations per push figure)
 #        PUSH_BATCHES=400 BENCH_SYNC_DEVICES=8 scripts/bench-sync.sh
 # Needs Postgres at DOORSTEP_TEST_POSTGRES_URL or postgres://postgres@127.0.0.1:5432.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DOORSTEP_TEST_REQUIRE_POSTGRES=1
-PUSH_BATCHES=${PUSH_BATCHES:-200}
+PUSH_BATCHES=${PUSH_BATCHES:-600}
 NAIVE_BATCHES=${NAIVE_BATCHES:-20}
 pkg=./server/httpapi/
 log=$(mktemp)

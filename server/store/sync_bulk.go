@@ -142,11 +142,16 @@ func buildUnnest(st bulkStmt, rows [][]any) (string, []any) {
 	return q, args
 }
 
+// foldFrom is the fewest rows for which constant columns are folded. Each
+// set of folded columns is its own statement text, prepared once per
+// connection; for a few rows the arrays cost less than more statements.
+const foldFrom = 32
+
 // sameInColumn reports whether column j holds one value in every row, and
 // that value, for the scalar types bulk rows carry (nil pointers count as
 // one NULL).
 func sameInColumn(rows [][]any, j int) (any, bool) {
-	if len(rows) < 2 {
+	if len(rows) < foldFrom {
 		return nil, false
 	}
 	first := rows[0][j]

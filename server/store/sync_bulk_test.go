@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 	"time"
@@ -11,8 +12,8 @@ import (
 )
 
 // A bulk write stores every row as given, whether a column varies from row
-// to row or holds one value throughout (sent once on Postgres), NULLs
-// included.
+// to row or holds one value throughout (sent once on Postgres, from
+// foldFrom rows up), NULLs included.
 func TestWriteVisitsStoresEachRowAsGiven(t *testing.T) {
 	dbtest.Dialects(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
@@ -31,10 +32,11 @@ func TestWriteVisitsStoresEachRowAsGiven(t *testing.T) {
 		at := time.Date(2026, 11, 5, 9, 0, 0, 0, time.UTC)
 		lat, lng := 28.45, 108.99
 		note := "复查"
-		rows := make([]store.Visit, 3)
+		rows := make([]store.Visit, 40)
 		for i := range rows {
-			rows[i] = store.Visit{ID: store.NewID(), BranchID: u.BranchID, HouseholdID: hh[i].ID, OfficerID: u.ID, OutletID: hh[i].OutletID,
-				Outcome: "visited", Notes: "第" + string(rune('一'+i)) + "户", StartedAt: at.Add(time.Duration(i) * time.Hour),
+			h := hh[i%len(hh)]
+			rows[i] = store.Visit{ID: store.NewID(), BranchID: u.BranchID, HouseholdID: h.ID, OfficerID: u.ID, OutletID: h.OutletID,
+				Outcome: "visited", Notes: fmt.Sprintf("第 %d 次", i), StartedAt: at.Add(time.Duration(i) * time.Hour),
 				VisitedAt: at.Add(time.Duration(i) * time.Hour), ReceivedAt: at, Status: "recorded", Flags: "[]", FieldTimes: "{}",
 				Version: 1, CreatedAt: at, UpdatedAt: at}
 		}
