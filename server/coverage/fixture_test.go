@@ -155,7 +155,7 @@ func (f *fx) arrive(vs ...store.Visit) {
 	for i, v := range vs {
 		now[i] = f.reload(v)
 	}
-	f.tx(func(tx *store.Tx) error { return f.svc.VisitsApplied(tx, vs[0].BranchID, now) })
+	f.tx(func(tx *store.Tx) error { return f.svc.VisitsApplied(tx, vs[0].BranchID, now, nil) })
 }
 
 func (f *fx) need(h store.Household, v *store.Visit, at time.Time) {

@@ -340,7 +340,8 @@ func FlagVisits(tx *store.Tx, loc *time.Location, branchID string, visitIDs []st
 
 // FlagWritten is FlagVisits for visits as the caller has just written them
 // in this transaction (the sync engine's batch): they are not read back.
-func FlagWritten(tx *store.Tx, loc *time.Location, branchID string, visits []store.Visit) error {
+// The visits named in also are checked too.
+func FlagWritten(tx *store.Tx, loc *time.Location, branchID string, visits []store.Visit, also ...string) error {
 	if len(visits) == 0 {
 		return nil
 	}
@@ -348,10 +349,10 @@ func FlagWritten(tx *store.Tx, loc *time.Location, branchID string, visits []sto
 	if err != nil {
 		return err
 	}
-	return flagContext(tx, loc, branchID, fc)
+	return flagContext(tx, loc, branchID, fc, also...)
 }
 
-func flagContext(tx *store.Tx, loc *time.Location, branchID string, fc store.FlagContext) error {
+func flagContext(tx *store.Tx, loc *time.Location, branchID string, fc store.FlagContext, also ...string) error {
 	set, err := tx.CoverageSettingsOf(branchID)
 	if err != nil {
 		return err
@@ -359,7 +360,7 @@ func flagContext(tx *store.Tx, loc *time.Location, branchID string, fc store.Fla
 	// The visits depending on the batch are usually in it already (a
 	// device pushes its visits in order); those that are not are loaded
 	// with their own neighbours and merged in.
-	if extra := missingFrom(fc.Targets, affectedBy(fc, loc)); len(extra) > 0 {
+	if extra := missingFrom(fc.Targets, append(affectedBy(fc, loc), also...)); len(extra) > 0 {
 		more, err := tx.LoadFlagContext(branchID, loc, extra)
 		if err != nil {
 			return err
@@ -456,11 +457,12 @@ func DecodeFlags(raw string) []Flag {
 }
 
 // VisitsApplied is the sync engine's hook, called inside the push
-// transaction with the visits a push created or changed, as written: a
+// transaction with the visits a push created or changed, as written, and
+// for those it moved in time their visited_at before the push: a
 // correction of a visit marked has_issues goes back to the review queue,
-// and every changed visit (and those depending on it) gets its flags
-// recomputed.
-func (s *Service) VisitsApplied(tx *store.Tx, branchID string, visits []store.Visit) error {
+// and every changed visit, those depending on it, and those that depended
+// on a moved visit where it was, get their flags recomputed.
+func (s *Service) VisitsApplied(tx *store.Tx, branchID string, visits []store.Visit, movedFrom map[string]time.Time) error {
 	if len(visits) == 0 {
 		return nil
 	}
@@ -474,5 +476,32 @@ func (s *Service) VisitsApplied(tx *store.Tx, branchID string, visits []store.Vi
 	if _, err := tx.ReopenCorrectedVisits(branchID, review); err != nil {
 		return err
 	}
-	return FlagWritten(tx, s.loc, branchID, visits)
+	also, err := dependedOnBefore(tx, s.loc, branchID, visits, movedFrom)
+	if err != nil {
+		return err
+	}
+	return FlagWritten(tx, s.loc, branchID, visits, also...)
+}
+
+// dependedOnBefore lists the visits that depended on a moved visit where it
+// was before: the officer's next visits up to one with coordinates, and the
+// household's later visits of that day. They are found as if the visit were
+// still there, with the same neighbour search the checks use.
+func dependedOnBefore(tx *store.Tx, loc *time.Location, branchID string, visits []store.Visit, movedFrom map[string]time.Time) ([]string, error) {
+	var ghosts []store.Visit
+	for _, v := range visits {
+		if at, ok := movedFrom[v.ID]; ok {
+			g := v
+			g.VisitedAt = at
+			ghosts = append(ghosts, g)
+		}
+	}
+	if len(ghosts) == 0 {
+		return nil, nil
+	}
+	gc, err := tx.LoadFlagContextOf(branchID, loc, ghosts)
+	if err != nil {
+		return nil, err
+	}
+	return affectedBy(gc, loc), nil
 }

@@ -386,7 +386,7 @@ func TestConcurrentFlaggingOfANeighbour(t *testing.T) {
 			for _, v := range []store.Visit{f.reload(a), f.reload(b)} {
 				go func(v store.Visit) {
 					errs <- db.Transact(f.ctx, func(tx *store.Tx) error {
-						return f.svc.VisitsApplied(tx, v.BranchID, []store.Visit{v})
+						return f.svc.VisitsApplied(tx, v.BranchID, []store.Visit{v}, nil)
 					})
 				}(v)
 			}

@@ -224,6 +224,9 @@ func (b *batch) judgeVisit(oc *outcome) {
 		} else if e.suspect {
 			row.ClockSuspect = true
 		}
+		if _, ok := b.movedFrom[row.ID]; !ok && r.stored && !row.VisitedAt.Equal(r.row.VisitedAt) {
+			b.movedFrom[row.ID] = r.row.VisitedAt // as stored: r.row is the stored row until its first change here
+		}
 		row.UpdatedAt = b.now
 		r.row, r.stamps = row, stamps
 		b.markDirty(syncproto.EntityVisit, row.ID, &r.dirty)

@@ -27,7 +27,7 @@ func (b *batch) commit(req syncproto.PushRequest, ocs []*outcome) ([]syncproto.M
 			}
 		}
 		if len(vs) > 0 {
-			if err := hook(b.tx, b.a.BranchID, vs); err != nil {
+			if err := hook(b.tx, b.a.BranchID, vs, b.movedFrom); err != nil {
 				return nil, err
 			}
 		}

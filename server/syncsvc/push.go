@@ -124,6 +124,10 @@ type batch struct {
 	loans       map[string]*rec[store.LoanApplication]
 	products    map[string]store.LoanProduct
 	failed      map[string]bool // entity:id whose create was rejected in this batch
+	// movedFrom holds, for each stored visit this batch moves in time, its
+	// visited_at before the batch: the visits that followed it there are
+	// checked again (OnVisitsApplied).
+	movedFrom map[string]time.Time
 
 	touched []touch // records changed, in the order they were first changed
 }
@@ -345,6 +349,7 @@ func (b *batch) load(fresh []*outcome) error {
 	b.loans = map[string]*rec[store.LoanApplication]{}
 	b.products = map[string]store.LoanProduct{}
 	b.failed = map[string]bool{}
+	b.movedFrom = map[string]time.Time{}
 	if len(fresh) == 0 {
 		return nil
 	}

@@ -11,6 +11,7 @@ package syncsvc
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/doorstep-dev/doorstep/server/apperr"
 	"github.com/doorstep-dev/doorstep/server/pii"
@@ -28,9 +29,10 @@ type Options struct {
 	PII *pii.Codec
 	// OnVisitsApplied runs inside the push transaction, after the batch's
 	// records are written, with the visits the push created or changed as
-	// written (coverage flags them and reopens corrected ones). An error
-	// rolls the push back.
-	OnVisitsApplied func(tx *store.Tx, branchID string, visits []store.Visit) error
+	// written, and for those it moved in time their visited_at before the
+	// push (coverage flags them, rechecks the visits that followed a moved
+	// one, and reopens corrected ones). An error rolls the push back.
+	OnVisitsApplied func(tx *store.Tx, branchID string, visits []store.Visit, movedFrom map[string]time.Time) error
 }
 
 // Service is the sync service.
