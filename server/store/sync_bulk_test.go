@@ -37,7 +37,7 @@ func TestWriteVisitsStoresEachRowAsGiven(t *testing.T) {
 			h := hh[i%len(hh)]
 			rows[i] = store.Visit{ID: store.NewID(), BranchID: u.BranchID, HouseholdID: h.ID, OfficerID: u.ID, OutletID: h.OutletID,
 				Outcome: "visited", Notes: fmt.Sprintf("第 %d 次", i), StartedAt: at.Add(time.Duration(i) * time.Hour),
-				VisitedAt: at.Add(time.Duration(i) * time.Hour), ReceivedAt: at, Status: "recorded", Flags: "[]", FieldTimes: "{}",
+				VisitedAt: at.Add(time.Duration(i) * time.Hour), ReceivedAt: at, Status: "recorded", Flags: `["gps_missing"]`, FieldTimes: `{"*": 1}`,
 				Version: 1, CreatedAt: at, UpdatedAt: at}
 		}
 		rows[1].Lat, rows[1].Lng = &lat, &lng // a pointer column, NULL in the other rows
@@ -52,13 +52,14 @@ func TestWriteVisitsStoresEachRowAsGiven(t *testing.T) {
 			}
 			type key struct {
 				Household, Notes, Note string
+				Flags, FieldTimes      string
 				Lat, Lng               *float64
 				ReviewedBy             *string
 				Started, Received      time.Time
 				Version                int64
 			}
 			k := func(v store.Visit) key {
-				return key{v.HouseholdID, v.Notes, v.ReviewNote, v.Lat, v.Lng, v.ReviewedBy, v.StartedAt.UTC(), v.ReceivedAt.UTC(), v.Version}
+				return key{v.HouseholdID, v.Notes, v.ReviewNote, v.Flags, v.FieldTimes, v.Lat, v.Lng, v.ReviewedBy, v.StartedAt.UTC(), v.ReceivedAt.UTC(), v.Version}
 			}
 			if g, w := k(got), k(want); !reflect.DeepEqual(g, w) {
 				t.Fatalf("stored %+v, wrote %+v", g, w)
