@@ -250,7 +250,7 @@ func columnArray(pgType string, rows [][]any, j int) any {
 	case "bool":
 		out := make([]bool, len(rows))
 		for i, r := range rows {
-			out[i] = r[j].(bool)
+			out[i], _ = r[j].(bool) // nil: false, as the columns are NOT NULL DEFAULT FALSE
 		}
 		return out
 	case "int8":
