@@ -42,15 +42,6 @@ func managesBranch(a Actor, branchID string) bool {
 	return a.Role == RoleAdmin || (a.Role == RoleBranchManager && a.BranchID == branchID)
 }
 
-// paramBudget keeps multi-row statements under the bind-parameter limits:
-// 65,535 on Postgres, 32,766 on SQLite.
-func (db *DB) paramBudget() int {
-	if db.dialect == Postgres {
-		return 60000
-	}
-	return 30000
-}
-
 func strPtr(s string) *string {
 	if s == "" {
 		return nil
